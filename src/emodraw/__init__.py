@@ -1,0 +1,37 @@
+"""emodraw: fine-tune ALBERT and other BERT-family encoders to detect emotions in English text,
+reproduce the published ALBERT experiments on CARER, and serve the trained classifier.
+
+    from emodraw import Classifier, train, evaluate
+    run = train()                                  # the offline default job
+    clf = Classifier.load(run.best_checkpoint)
+    clf.predict("i feel wonderful today")          # -> "joy"
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["Classifier", "TrainConfig", "train", "evaluate", "report", "__version__"]
+
+
+def __getattr__(name):
+    # Imported on first use: `import emodraw` (and `emodraw --help`) stays fast without torch.
+    if name == "Classifier":
+        from .predict import Classifier
+
+        return Classifier
+    if name == "TrainConfig":
+        from .config import TrainConfig
+
+        return TrainConfig
+    if name == "train":
+        from .training import train
+
+        return train
+    if name == "evaluate":
+        from .evaluation import evaluate
+
+        return evaluate
+    if name == "report":
+        from .reporting import report
+
+        return report
+    raise AttributeError(f"module 'emodraw' has no attribute {name!r}")

@@ -1,0 +1,217 @@
+"""The `emodraw` command: a thin dispatcher over the Python API.
+
+Training options are generated from the TrainConfig dataclass, so `emodraw train --help` lists every
+option with its type and default, and a misspelt one is answered with the closest valid name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import types
+import typing
+from pathlib import Path
+
+from .config import OPTION_NAMES, TrainConfig, available_presets, suggest
+from .errors import EmodrawError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad option gets one line with a suggestion, and abbreviations are refused."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments:"):
+            options = [s for action in self._actions for s in action.option_strings]
+            for sub in self._subparsers._group_actions if self._subparsers else []:
+                for parser in getattr(sub, "choices", {}).values():
+                    options += [s for action in parser._actions for s in action.option_strings]
+            words = message.split(":", 1)[1].split()
+            flag = next((w for w in words if w.startswith("--")), words[0] if words else "")
+            message = f"unknown option {flag}{suggest(flag.split('=')[0], options)}"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _base_type(annotation: str):
+    kind = annotation.replace("| None", "").strip()
+    return {"int": int, "float": float, "str": str, "bool": bool}[kind]
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; defaults are SUPPRESSed so only flags the user typed override."""
+    group = parser.add_argument_group("training options (defaults: the offline default job)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = _base_type(str(f.type))
+        help_text = f"{f.metadata.get('help', '')} [{kind.__name__}, default: {f.default}]"
+        if kind is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(), help=help_text)
+    parser.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options (flags override it)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch")
+    parser.add_argument("--num-processes", type=int, default=1, metavar="N",
+                        help="train with N processes on this machine (launched through Hugging Face Accelerate)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: when stderr is a terminal)")
+
+
+def build_parser() -> Parser:
+    from . import __version__
+
+    parser = Parser(prog="emodraw", description="Fine-tune, evaluate and serve emotion classifiers "
+                    "(sadness, joy, love, anger, fear, surprise). Every command works offline.")
+    parser.add_argument("--version", action="version", version=f"emodraw {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+
+    p = sub.add_parser("train", help="fine-tune a model (default: the embedded MiniLM, offline, ~10 min on a laptop CPU)",
+                       description="Fine-tune an encoder; keep the last and the lowest-validation-loss checkpoints; "
+                       f"evaluate both on test. Presets (--experiment): {', '.join(available_presets())}.")
+    add_train_options(p)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint on the val/test split or a labelled file")
+    p.add_argument("checkpoint", help="checkpoint folder, export folder, or run folder (its best checkpoint)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--split", choices=("val", "test"), default="test", help="split of the data the model was trained on")
+    where.add_argument("--data", metavar="FILE", help="a labelled .txt/.csv/.jsonl file instead")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--skip-invalid", action="store_true", help="skip malformed lines instead of stopping")
+    _add_runtime_options(p)
+
+    p = sub.add_parser("predict", help="label texts given as arguments, in a file, or on stdin")
+    p.add_argument("checkpoint", help="checkpoint folder, export folder, or run folder (its best checkpoint)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to label (default: read stdin)")
+    p.add_argument("--file", metavar="FILE", help="input: .txt (one text per line, or text;label), .csv or .jsonl with a 'text' field")
+    p.add_argument("--output", metavar="OUT", help="write results to OUT.jsonl or OUT.csv instead of stdout")
+    p.add_argument("--json", action="store_true", help='one JSON object per line: {"text", "label", "scores"}')
+    p.add_argument("--batch-size", type=int, default=64)
+    _add_runtime_options(p)
+
+    p = sub.add_parser("report", help="merge the results tables of runs into one markdown table")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--output", metavar="FILE.md", help="also write the table to this file")
+    return parser
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
+
+
+# -- commands --------------------------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from .config import resolve_config
+    from .training import choose_run_dir, train
+
+    overrides = {name: getattr(args, name) for name in OPTION_NAMES if hasattr(args, name)}
+    if args.resume and overrides:
+        raise EmodrawError("--resume continues a run with its own saved config; drop the other training options")
+    if args.num_processes > 1:
+        return launch_processes(args, overrides)
+    if args.resume:
+        result = train(resume=args.resume, progress=args.progress)
+    else:
+        config = resolve_config(args.config_file, **overrides)
+        result = train(config, progress=args.progress)
+    if result.rows:
+        from .reporting import markdown_table
+
+        print(markdown_table(result.rows), end="")
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def launch_processes(args, overrides: dict) -> int:
+    """Re-run this command under `accelerate launch` with N processes (gloo on CPU, NCCL on GPUs)."""
+    from .config import resolve_config
+    from .training import choose_run_dir
+
+    if args.resume:
+        run_dir = Path(args.resume)
+    else:
+        config = resolve_config(args.config_file, **overrides)
+        run_dir = choose_run_dir(config)  # chosen once here, so every process writes to the same folder
+    child = [a for a in sys.argv[1:]]
+    i = child.index("--num-processes") if "--num-processes" in child else None
+    if i is not None:
+        del child[i:i + 2]
+    child = [a for a in child if not a.startswith("--num-processes=")]
+    if not args.resume and "--output-dir" not in child:
+        child += ["--output-dir", str(run_dir)]
+    import torch
+
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["-m", "emodraw.cli", *child]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true"} if not torch.cuda.is_available() else dict(os.environ)
+    return subprocess.call(command, env=env)
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate, format_report
+
+    metrics = evaluate(args.checkpoint, split=args.split, data=args.data, batch_size=args.batch_size,
+                       skip_invalid=args.skip_invalid, device=args.device, precision=args.precision, threads=args.threads)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{metrics['checkpoint']} on {metrics['data']}")
+        print(format_report(metrics))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .predict import Classifier
+    from .stream import predict_stream
+
+    if args.texts and args.file:
+        raise EmodrawError("give texts as arguments or --file, not both")
+    clf = Classifier.load(args.checkpoint, device=args.device, precision=args.precision, threads=args.threads)
+    return predict_stream(clf, texts=args.texts, file=args.file, output=args.output, as_json=args.json,
+                          batch_size=args.batch_size)
+
+
+def cmd_report(args) -> int:
+    from .reporting import report
+
+    table = report(args.runs)
+    if args.output:
+        Path(args.output).write_text(table)
+    print(table, end="")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse stops filling `predict`'s TEXT... after an option; take texts given after one.
+        if args.command == "predict" and not any(e.startswith("-") for e in extra):
+            args.texts = [*args.texts, *extra]
+        else:
+            parser.parse_args(argv)  # reports the unknown option (with a suggestion) and exits 2
+    try:
+        return COMMANDS[args.command](args)
+    except EmodrawError as exc:
+        print(f"emodraw {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"emodraw {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

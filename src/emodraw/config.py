@@ -1,0 +1,183 @@
+"""Every training option as one typed dataclass, plus the experiment presets and YAML loading.
+
+Precedence, lowest first: the dataclass defaults (the offline default job) -> the preset named by
+`experiment` -> a YAML config file -> explicit keyword arguments / CLI flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+EMBEDDED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+REPORTERS = ("none", "tensorboard")
+
+
+def _opt(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """All options of one training run. Defaults are the offline default job (`emodraw train`)."""
+
+    # what to train
+    model: str = _opt(EMBEDDED_MODEL, "Hub id, local folder, or the embedded default (works offline)")
+    random_init: bool = _opt(False, "build the model's architecture with random weights (no pretraining)")
+    experiment: str = _opt("default", "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-10pct")
+    # data
+    data_dir: str | None = _opt(None, "folder with train/val/test files (.txt, .csv or .jsonl); default: the bundled emotion data")
+    train_file: str | None = _opt(None, "training file (overrides --data-dir)")
+    val_file: str | None = _opt(None, "validation file (overrides --data-dir)")
+    test_file: str | None = _opt(None, "test file (overrides --data-dir)")
+    skip_invalid: bool = _opt(False, "skip malformed lines (and report how many) instead of stopping")
+    portion: float = _opt(1.0, "stratified, seeded fraction of the training set to use (0.1 -> 1,600 sentences)")
+    max_length: int = _opt(128, "truncate sentences to this many tokens")
+    # optimisation
+    epochs: int = _opt(4, "training epochs")
+    batch_size: int = _opt(32, "global batch size (summed over all processes)")
+    learning_rate: float = _opt(1e-4, "peak AdamW learning rate")
+    weight_decay: float = _opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
+    warmup_ratio: float = _opt(0.06, "fraction of steps of linear warm-up before linear decay")
+    max_grad_norm: float = _opt(1.0, "gradient clipping norm (0 = off)")
+    label_smoothing: float = _opt(0.0, "label smoothing of the training loss")
+    freeze_embeddings: bool = _opt(True, "keep the word-embedding matrix frozen (about 1.7x faster on CPU)")
+    early_stopping_patience: int = _opt(0, "stop after this many epochs without a lower validation loss (0 = off)")
+    seed: int = _opt(42, "seed for the head's initialisation, data order and portion")
+    # engine
+    precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16")
+    device: str = _opt("auto", "auto, cpu or cuda")
+    eval_batch_size: int = _opt(128, "batch size for validation and test")
+    threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
+    compile: bool = _opt(False, "torch.compile the model (pays on GPU for long runs)")
+    # output
+    output_dir: str | None = _opt(None, "run folder; default runs/<name>, runs/<name>2, ... (never overwritten)")
+    name: str | None = _opt(None, "run name; default <experiment>_<model>")
+    save_checkpoints: bool = _opt(True, "write the last and best checkpoints")
+    plots: bool = _opt(True, "draw training curves and the confusion matrix at the end")
+    report_to: str = _opt("none", "also log per-epoch scalars to: none or tensorboard")
+
+    def __post_init__(self):
+        def bad(name, why):
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: {why}")
+
+        for name in ("epochs", "batch_size", "eval_batch_size", "max_length"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                bad(name, "must be a whole number >= 1")
+        if not (isinstance(self.portion, (int, float)) and 0 < self.portion <= 1):
+            bad("portion", "must be in (0, 1]")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            bad("learning_rate", "must be a positive number")
+        for name in ("weight_decay", "max_grad_norm"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                bad(name, "must be a number >= 0")
+        for name in ("warmup_ratio", "label_smoothing"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value < 1):
+                bad(name, "must be in [0, 1)")
+        if not isinstance(self.early_stopping_patience, int) or self.early_stopping_patience < 0:
+            bad("early_stopping_patience", "must be a whole number >= 0")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            bad("threads", "must be a whole number >= 0")
+        if not isinstance(self.seed, int):
+            bad("seed", "must be a whole number")
+        for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS)):
+            if getattr(self, name) not in allowed:
+                bad(name, f"must be one of {', '.join(allowed)}")
+        if not isinstance(self.model, str) or not self.model.strip():
+            bad("model", "must name a model")
+        self.experiment = str(self.experiment)
+
+    @property
+    def experiment_tag(self) -> str:
+        """`experiment3` for the published numbered runs, the preset's own name otherwise."""
+        return f"experiment{self.experiment}" if self.experiment.isdigit() else self.experiment
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+OPTION_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+def suggest(name: str, choices) -> str:
+    """' (did you mean "x"?)' for the closest valid name, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def check_keys(values: dict, source: str) -> None:
+    for key in values:
+        if key not in OPTION_NAMES:
+            raise ConfigError(f"{source}: unknown option {key!r}{suggest(str(key), OPTION_NAMES)}")
+
+
+def available_presets() -> list[str]:
+    folder = resources.files("emodraw") / "resources" / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = resources.files("emodraw") / "resources" / "presets" / f"{name}.yaml"
+    if not path.is_file():
+        names = available_presets()
+        raise ConfigError(f"--experiment {name!r}: no such preset{suggest(str(name), names)}; choose from {', '.join(names)}")
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    check_keys(values, f"preset {name}")
+    return values
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of option: value")
+    check_keys(values, str(path))
+    return values
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    """YAML reads 1e-5 as a string and 3 as an int where we want str; fix the types the dataclass declares."""
+    out = dict(values)
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for key, value in values.items():
+        kind = str(types[key])
+        try:
+            if value is None:
+                continue
+            if kind.startswith("float") and isinstance(value, (str, int)) and not isinstance(value, bool):
+                out[key] = float(value)
+            elif kind.startswith("str") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = str(value)
+        except ValueError:
+            raise ConfigError(f"option {key}: {value!r} is not a number") from None
+    return out
+
+
+def resolve_config(config_file: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Build a TrainConfig: defaults, then the preset, then `config_file`, then `overrides`."""
+    check_keys(overrides, "option")
+    from_file = load_yaml(config_file) if config_file else {}
+    experiment = overrides.get("experiment", from_file.get("experiment", "default"))
+    values = {**load_preset(str(experiment)), **from_file, **overrides}
+    values["experiment"] = str(experiment)
+    return TrainConfig(**_coerce(values))

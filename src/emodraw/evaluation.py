@@ -1,0 +1,62 @@
+"""Scores of a classifier on labelled data: accuracy, macro/weighted F1, average cross-entropy,
+per-class precision/recall/F1/support and the confusion matrix (scikit-learn does the counting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+
+def compute_metrics(logits: torch.Tensor | np.ndarray, labels: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
+    """All metrics from logits (N, C) and gold label ids (N,)."""
+    logits = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
+    y_true = np.asarray(labels, dtype=np.int64)
+    y_pred = logits.argmax(dim=-1).numpy()
+    ids = list(range(len(label_names)))
+    avg_loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y_true)).item() if len(y_true) else float("nan")
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y_true, y_pred, labels=ids, average="weighted", zero_division=0)),
+        "avg_loss": float(avg_loss),
+        "per_class": {
+            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, name in enumerate(label_names)
+        },
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
+        "labels": list(label_names),
+    }
+
+
+def format_report(metrics: dict[str, Any]) -> str:
+    """A human-readable report: headline scores, then one line per class."""
+    lines = [
+        f"n={metrics['n']}  accuracy={metrics['accuracy'] * 100:.2f}%  macro F1={metrics['f1_macro'] * 100:.2f}%  "
+        f"weighted F1={metrics['f1_weighted'] * 100:.2f}%  avg loss={metrics['avg_loss']:.4f}",
+        f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}",
+    ]
+    for name, row in metrics["per_class"].items():
+        lines.append(f"{name:<12}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9d}")
+    return "\n".join(lines)
+
+
+def evaluate(checkpoint: str | Path, split: str = "test", data: str | Path | None = None, *,
+             batch_size: int = 128, skip_invalid: bool = False, **load_options) -> dict[str, Any]:
+    """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on."""
+    from .data import read_examples
+    from .predict import Classifier
+
+    classifier = Classifier.load(checkpoint, **load_options)
+    path = Path(data) if data else classifier.data_file(split)
+    examples = read_examples(path, skip_invalid=skip_invalid, labels=classifier.labels)
+    index = {name: i for i, name in enumerate(classifier.labels)}
+    logits = classifier.logits(examples.texts, batch_size=batch_size)
+    metrics = compute_metrics(logits, [index[y] for y in examples.labels], classifier.labels)
+    metrics.update({"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped})
+    return metrics

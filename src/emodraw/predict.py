@@ -1,0 +1,123 @@
+"""One `Classifier` for every way a trained model is stored.
+
+    clf = Classifier.load("runs/default_all-MiniLM-L6-v2")   # a run folder -> its best checkpoint
+    clf.predict("i feel wonderful today")                     # -> "joy"
+    clf.predict(["a", "b"])                                   # -> ["...", "..."]
+    clf.predict_proba("i feel wonderful today")               # -> {"sadness": 0.01, "joy": 0.95, ...}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import find_checkpoints, verify_checkpoint
+from .errors import CheckpointError
+
+
+def resolve_model_folder(path: str | Path) -> Path:
+    """A checkpoint folder as given, or the best checkpoint of a run folder."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint, export or run folder")
+    if path.is_dir() and (path / "checkpoints").is_dir():
+        found = find_checkpoints(path)
+        if "best" not in found and "last" not in found:
+            raise CheckpointError(f"{path}: the run folder holds no complete checkpoint")
+        return found.get("best", found.get("last"))
+    return path
+
+
+class Classifier:
+    """A trained emotion classifier: PyTorch weights on CPU or GPU."""
+
+    def __init__(self, model, tokenizer, labels: Sequence[str], *, meta: dict[str, Any] | None = None,
+                 device: torch.device | None = None, bf16: bool = False, max_length: int = 128, path: Path | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.labels = list(labels)
+        self.meta = meta or {}
+        self.device = device or torch.device("cpu")
+        self.bf16, self.max_length, self.path = bf16, max_length, path
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int = 0) -> "Classifier":
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from .backbones import quiet_transformers
+        from .engine import pick_device, set_threads, use_bf16
+
+        folder = resolve_model_folder(path)
+        if folder.is_file():
+            raise CheckpointError(f"{folder}: expected a checkpoint folder (model.safetensors + config.json)")
+        meta = verify_checkpoint(folder)
+        if not (folder / "model.safetensors").is_file() and not list(folder.glob("model-*.safetensors")):
+            raise CheckpointError(f"{folder}: no model.safetensors (emodraw loads safetensors weights only)")
+        quiet_transformers()
+        set_threads(threads)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{folder}: cannot load ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+        dev = pick_device(device)
+        model.to(dev).eval()
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        max_length = int(meta.get("config", {}).get("max_length", 0)) or min(getattr(tokenizer, "model_max_length", 512), 512)
+        return cls(model, tokenizer, labels, meta=meta, device=dev, bf16=use_bf16(precision, dev),
+                   max_length=max_length, path=folder)
+
+    # -- core -------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]):
+        from .engine import encode
+
+        return encode(self.tokenizer, list(texts), max_length=self.max_length).to(self.device)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Raw scores (N, C) as float32."""
+        from .engine import predict_logits
+
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return predict_logits(self.model, self.encode(texts), batch_size, self.device, self.bf16).numpy()
+
+    def details(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
+        """For each text: label, scores per label, and whether it was cut at the maximum length."""
+        if len(texts) == 0:
+            return []
+        from .engine import predict_logits
+
+        encoded = self.encode(texts)
+        probs = torch.softmax(predict_logits(self.model, encoded, batch_size, self.device, self.bf16), dim=-1).numpy()
+        return [self._row(p, bool(cut)) for p, cut in zip(probs, encoded.truncated)]
+
+    def _row(self, probs: np.ndarray, truncated: bool) -> dict[str, Any]:
+        return {"label": self.labels[int(probs.argmax())],
+                "scores": {name: float(p) for name, p in zip(self.labels, probs)},
+                "truncated": truncated}
+
+    # -- convenience ------------------------------------------------------------------------
+    def predict_proba(self, texts: str | Sequence[str]) -> dict[str, float] | list[dict[str, float]]:
+        rows = self.details([texts] if isinstance(texts, str) else list(texts))
+        scores = [row["scores"] for row in rows]
+        return scores[0] if isinstance(texts, str) else scores
+
+    def predict(self, texts: str | Sequence[str]) -> str | list[str]:
+        single = isinstance(texts, str)
+        logits = self.logits([texts] if single else list(texts))
+        labels = [self.labels[i] for i in logits.argmax(axis=-1)]
+        return labels[0] if single else labels
+
+    def data_file(self, split: str) -> Path:
+        """The file of `split` this model was trained with (or the bundled emotion data)."""
+        from .data import bundled_data_dir, find_split_file
+
+        recorded = self.meta.get("data", {}).get(split, {}) or {}
+        if recorded.get("path") and Path(recorded["path"]).is_file():
+            return Path(recorded["path"])
+        found = find_split_file(bundled_data_dir(), split)
+        if found is None:
+            raise CheckpointError(f"no {split} data recorded for {self.path}; pass --data FILE")
+        return found

@@ -1,0 +1,424 @@
+"""The training loop, as in the published runs: validate every epoch, keep the last epoch's checkpoint
+and the lowest-validation-loss one, evaluate both on test at the end, write the results table.
+
+One code path for 1..N processes: Hugging Face Accelerate sets up the process group and wraps the
+model in DDP; every process takes its share of each *global* batch, so `batch_size` means the same
+thing whatever the process count. Only the main process writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import yaml
+
+from .backbones import load_classifier, load_tokenizer, resolve_backbone
+from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
+from .config import TrainConfig, check_keys, resolve_config
+from .data import Splits, file_sha256, load_splits
+from .engine import Encoded, autocast, bucketed_batches, encode, predict_logits, set_threads, use_bf16
+from .errors import ConfigError, EmodrawError
+from .evaluation import compute_metrics
+from .reporting import SAVED_FROM_BEST, results_row, write_results
+
+METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "learning_rate", "seconds")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    history: list[dict[str, float]]
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def best_checkpoint(self) -> Path | None:
+        return self.checkpoints.get("best")
+
+
+def default_run_name(config: TrainConfig) -> str:
+    return config.name or f"{config.experiment_tag}_{resolve_backbone_name(config.model)}"
+
+
+def resolve_backbone_name(model: str) -> str:
+    try:
+        return resolve_backbone(model).short_name
+    except EmodrawError:
+        return Path(model).name or "model"
+
+
+def next_free_dir(base: Path) -> Path:
+    """runs/<name>, then runs/<name>2, runs/<name>3, ... -- an earlier run is never overwritten."""
+    if not base.exists():
+        return base
+    n = 2
+    while (candidate := base.with_name(f"{base.name}{n}")).exists():
+        n += 1
+    return candidate
+
+
+def choose_run_dir(config: TrainConfig) -> Path:
+    if config.output_dir:
+        path = Path(config.output_dir)
+        if path.exists() and any(path.iterdir()):
+            raise ConfigError(f"--output-dir {path}: not empty; pick a new folder or use --resume {path}")
+        return path
+    return next_free_dir(Path("runs") / default_run_name(config))
+
+
+def _broadcast_path(accelerator, path: Path | None) -> Path:
+    """Send the main process's run folder to every process (as bytes in a tensor, no pickling)."""
+    if accelerator.num_processes == 1:
+        return path
+    from accelerate.utils import broadcast
+
+    buffer = torch.zeros(4096, dtype=torch.uint8, device=accelerator.device)
+    if accelerator.is_main_process:
+        raw = str(path).encode()
+        buffer[: len(raw)] = torch.tensor(list(raw), dtype=torch.uint8)
+    buffer = broadcast(buffer, from_process=0).cpu()
+    return Path(bytes(buffer[buffer != 0].tolist()).decode())
+
+
+def _stderr(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+class Trainer:
+    """One run. `fit()` trains; `finish()` evaluates the checkpoints on test and writes the tables."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
+                 progress: bool | None = None, log: Callable[[str], None] = _stderr):
+        from accelerate import Accelerator
+
+        self.config, self.log, self.resume = config, log, resume
+        cpu_only = config.device == "cpu" or not torch.cuda.is_available()
+        if config.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA GPU is visible to torch")
+        self.accelerator = Accelerator(cpu=cpu_only, log_with=None if config.report_to == "none" else config.report_to)
+        self.main = self.accelerator.is_main_process
+        self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
+        self.device = self.accelerator.device
+        self.bf16 = use_bf16(config.precision, self.device)
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.main
+        set_threads(config.threads)
+
+        self.run_dir = _broadcast_path(self.accelerator, run_dir or (choose_run_dir(config) if self.main else None))
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+            clean_leftovers(self.run_dir / "checkpoints")
+            clean_leftovers(self.run_dir)
+            if not resume:  # written first, so even a run that fails at once says what was asked
+                (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        self.accelerator.wait_for_everyone()
+
+        self.splits: Splits = load_splits(config.data_dir, config.train_file, config.val_file, config.test_file,
+                                          portion=config.portion, seed=config.seed, skip_invalid=config.skip_invalid)
+        for part in (self.splits.train, self.splits.val, self.splits.test):
+            if part is not None and part.skipped and self.main:
+                log(f"{part.path}: skipped {part.skipped} invalid line(s)")
+
+        self.backbone = resolve_backbone(config.model)
+        self.tokenizer = load_tokenizer(self.backbone, random_init=config.random_init)
+        torch.manual_seed(config.seed)  # before the head exists: its initialisation follows the seed
+        model = load_classifier(self.backbone, self.splits.label_names, random_init=config.random_init,
+                                vocab_size=len(self.tokenizer))
+        if config.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
+        self.n_params = sum(p.numel() for p in model.parameters())
+        self.model = self.accelerator.prepare_model(model)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+
+        self.train_data = self._encode(self.splits.train)
+        self.val_data = self._encode(self.splits.val)
+        self.steps_per_epoch = len(self._epoch_batches(0))
+        self.optimizer = self._make_optimizer()
+        from transformers import get_linear_schedule_with_warmup
+
+        total = self.steps_per_epoch * config.epochs
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(config.warmup_ratio * total), total)
+        self.history: list[dict[str, float]] = []
+        self.start_epoch, self.best_loss, self.best_epoch, self.bad_epochs = 1, math.inf, 0, 0
+        if self.config.report_to != "none":
+            self.accelerator.init_trackers(self.run_dir.name, config={k: v for k, v in config.to_dict().items() if v is not None})
+
+    # -- setup helpers -------------------------------------------------------------------------
+    def _encode(self, examples) -> Encoded:
+        return encode(self.tokenizer, examples.texts, self.splits.ids(examples), self.config.max_length).to(self.device)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        fused = self.device.type == "cuda"  # one kernel for all parameters instead of one per tensor
+        return torch.optim.AdamW(groups, lr=self.config.learning_rate, fused=fused)
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        # The order depends only on (seed, epoch): a resumed run sees the very same batches.
+        rng = np.random.default_rng([self.config.seed, epoch])
+        batches = bucketed_batches(self.train_data.lengths, self.config.batch_size, rng)
+        if self.world > 1:  # every process needs at least one sentence of each global batch
+            batches = [b for b in batches if len(b) >= self.world]
+        return batches
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self) -> list[dict[str, float]]:
+        cfg = self.config
+        if self.resume:
+            self._restore()
+        if self.main:
+            self.log(f"run folder: {self.run_dir}")
+            self.log(f"model: {cfg.model} ({self.n_params / 1e6:.1f}M parameters{', random init' if cfg.random_init else ''}), "
+                     f"device: {self.device.type}{' x' + str(self.world) if self.world > 1 else ''}, "
+                     f"{'bf16' if self.bf16 else 'fp32'}; train {len(self.splits.train)} / val {len(self.splits.val)} sentences, "
+                     f"{self.steps_per_epoch} steps per epoch")
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            started = time.perf_counter()
+            train_loss = self._train_epoch(epoch)
+            val = self._validate()
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["avg_loss"], "val_accuracy": val["accuracy"],
+                   "val_f1_macro": val["f1_macro"], "learning_rate": self.scheduler.get_last_lr()[0],
+                   "seconds": round(time.perf_counter() - started, 3)}
+            improved = val["avg_loss"] < self.best_loss
+            if improved:
+                self.best_loss, self.best_epoch, self.bad_epochs = val["avg_loss"], epoch, 0
+            else:
+                self.bad_epochs += 1
+            self.history.append(row)
+            if self.main:
+                self._end_of_epoch(epoch, row, val, improved)
+            self.accelerator.wait_for_everyone()
+            if cfg.early_stopping_patience and self.bad_epochs >= cfg.early_stopping_patience:
+                if self.main:
+                    self.log(f"early stopping: no lower validation loss for {self.bad_epochs} epochs")
+                break
+        return self.history
+
+    def _train_epoch(self, epoch: int) -> float:
+        from tqdm import tqdm
+
+        self.model.train()
+        cfg = self.config
+        batches = self._epoch_batches(epoch)
+        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no sync per step
+        seen = 0
+        bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not self.progress,
+                   file=sys.stderr, dynamic_ncols=True, leave=False)
+        started = time.perf_counter()
+        for step, batch in enumerate(batches, start=1):
+            rows = batch[self.rank::self.world]
+            inputs = self.train_data.batch(rows)
+            labels = inputs.pop("labels")
+            with autocast(self.device, self.bf16):
+                logits = self.forward(**inputs).logits  # (B, C)
+            losses = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none",
+                                                       label_smoothing=cfg.label_smoothing)  # (B,)
+            # DDP averages gradients over processes; scaling by world/len(global batch) makes the
+            # result the mean over the global batch, whatever each process's share was.
+            (losses.sum() * (self.world / len(batch))).backward()
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss_sum += losses.detach().sum()
+            seen += len(rows)
+            if self.progress:
+                bar.update()
+                if step % 20 == 0 or step == len(batches):  # reading the loss syncs with the GPU
+                    rate = seen * self.world / (time.perf_counter() - started)
+                    bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", sent_s=f"{rate:.0f}")
+        bar.close()
+        totals = self.accelerator.reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=self.device)]), "sum")
+        return float(totals[0] / totals[1])
+
+    def _validate(self) -> dict[str, Any]:
+        """Validation loss/accuracy/F1. Each process scores a share; the logits are gathered."""
+        model = self.accelerator.unwrap_model(self.model)
+        n = len(self.val_data)
+        share = np.arange(self.rank, n, self.world)
+        logits = predict_logits(model, self.val_data, self.config.eval_batch_size, self.device, self.bf16, indices=share)
+        model.train()
+        if self.world > 1:
+            width = -(-n // self.world)
+            padded = torch.full((width, logits.shape[1] + 1), -1.0)
+            padded[: len(share), :-1] = logits
+            padded[: len(share), -1] = torch.from_numpy(share).float()
+            gathered = self.accelerator.gather(padded.to(self.device)).cpu()
+            gathered = gathered[gathered[:, -1] >= 0]
+            logits = torch.empty(n, logits.shape[1])
+            logits[gathered[:, -1].long()] = gathered[:, :-1]
+        return compute_metrics(logits, self.val_data.labels.cpu().tolist(), self.splits.label_names)
+
+    # -- files ---------------------------------------------------------------------------------
+    def checkpoint_name(self, kind: str) -> str:
+        return f"multiclass_{self.config.experiment_tag}_{self.backbone.short_name}_{kind}_checkpoint"
+
+    def _metadata(self, epoch: int, val: dict[str, Any], saved_from: str) -> dict[str, Any]:
+        data = {}
+        for split, path in self.splits.files.items():
+            if path is not None:
+                data[split] = {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
+        scores = {k: val[k] for k in ("accuracy", "f1_macro", "f1_weighted", "avg_loss")}
+        return {"name": self.run_dir.name, "epoch": epoch, "saved_from": saved_from, "label_names": self.splits.label_names,
+                "validation": scores, "config": self.config.to_dict(), "backbone": self.backbone.short_name, "data": data}
+
+    def _end_of_epoch(self, epoch: int, row: dict[str, float], val: dict[str, Any], improved: bool) -> None:
+        self._append_metrics(row)
+        model = self.accelerator.unwrap_model(self.model)
+        folder = self.run_dir / "checkpoints"
+        if self.config.save_checkpoints:
+            last = folder / self.checkpoint_name(f"epoch{epoch}")
+            save_checkpoint(last, model, self.tokenizer, self._metadata(epoch, val, f"Epoch {epoch}"))
+            for old in folder.glob(self.checkpoint_name("epoch*")):
+                if old != last and old.is_dir():
+                    shutil.rmtree(old)
+            if improved:
+                save_checkpoint(folder / self.checkpoint_name("best"), model, self.tokenizer,
+                                self._metadata(epoch, val, SAVED_FROM_BEST))
+        from .state import save_state
+
+        save_state(self.run_dir, model=model, optimizer=self.optimizer, scheduler=self.scheduler,
+                   progress={"epoch": epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
+                             "bad_epochs": self.bad_epochs})
+        if self.config.report_to != "none":
+            self.accelerator.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+        self.log(f"epoch {epoch}/{self.config.epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+                 f"val_acc {row['val_accuracy'] * 100:.2f}%  val_f1 {row['val_f1_macro'] * 100:.2f}%  "
+                 f"{row['seconds']:.1f}s{'  *best*' if improved else ''}")
+
+    def _append_metrics(self, row: dict[str, float]) -> None:
+        path = self.run_dir / "metrics.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRICS_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _restore(self) -> None:
+        from .state import has_state, load_state
+
+        if not has_state(self.run_dir):
+            raise EmodrawError(f"--resume {self.run_dir}: no saved training state (it ends after the first epoch)")
+        info = load_state(self.run_dir, model=self.accelerator.unwrap_model(self.model), optimizer=self.optimizer,
+                          scheduler=self.scheduler)
+        self.start_epoch = info["epoch"] + 1
+        self.best_loss, self.best_epoch, self.bad_epochs = info["best_loss"], info["best_epoch"], info["bad_epochs"]
+        path = self.run_dir / "metrics.csv"
+        rows = []
+        if path.exists():
+            with open(path, newline="") as handle:
+                rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(handle) if float(r["epoch"]) <= info["epoch"]]
+        self.history = [{**r, "epoch": int(r["epoch"])} for r in rows]
+        if self.main:  # drop rows of an epoch the kill interrupted after its metrics line was written
+            with open(path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=METRICS_COLUMNS)
+                writer.writeheader()
+                writer.writerows(self.history)
+            self.log(f"resuming {self.run_dir} after epoch {info['epoch']}")
+
+    # -- the end ---------------------------------------------------------------------------------
+    def finish(self) -> RunResult:
+        """Evaluate the last and best checkpoints on test (validation if there is no test file)."""
+        if self.config.report_to != "none":
+            self.accelerator.end_training()
+        found = find_checkpoints(self.run_dir) if self.main else {}
+        rows: list[dict[str, Any]] = []
+        if self.main:
+            rows = self._evaluate_checkpoints(found)
+            write_results(self.run_dir, rows)
+            if self.config.plots and self.history:
+                self._plots()
+        self.accelerator.wait_for_everyone()
+        return RunResult(self.run_dir, rows, self.history, found)
+
+    def _evaluate_checkpoints(self, found: dict[str, Path]) -> list[dict[str, Any]]:
+        from .evaluation import format_report
+        from .predict import Classifier
+
+        split = "test" if self.splits.test is not None else "val"
+        examples = self.splits.test if self.splits.test is not None else self.splits.val
+        if split == "val":
+            self.log("no test file: the results table is computed on the validation split")
+        labels = self.splits.ids(examples)
+        epochs_trained = self.history[-1]["epoch"] if self.history else 0
+        targets = [("last", f"Epoch {epochs_trained}"), ("best", SAVED_FROM_BEST)]
+        rows, evaluation = [], {}
+        for kind, saved_from in targets:
+            if kind in found:
+                clf = Classifier.load(found[kind], device=self.device.type, precision=self.config.precision)
+                logits = clf.logits(examples.texts, batch_size=self.config.eval_batch_size)
+                name = found[kind].name
+            elif kind == "last" and not self.config.save_checkpoints:
+                model = self.accelerator.unwrap_model(self.model)
+                enc = encode(self.tokenizer, examples.texts, labels, self.config.max_length).to(self.device)
+                logits = predict_logits(model, enc, self.config.eval_batch_size, self.device, self.bf16).numpy()
+                name = "(not saved)"
+            else:
+                continue
+            metrics = compute_metrics(logits, labels, self.splits.label_names)
+            evaluation[kind] = {**metrics, "checkpoint": name, "split": split}
+            rows.append(results_row(self.config.to_dict(), self.backbone.short_name, saved_from, name, metrics,
+                                    epochs_trained, split=split, seed=self.config.seed,
+                                    epoch=self.best_epoch if kind == "best" else epochs_trained))
+            self.log(f"{kind} checkpoint on {split}: " + format_report(metrics).splitlines()[0])
+        (self.run_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+        self._evaluation = evaluation
+        return rows
+
+    def _plots(self) -> None:
+        from .plots import confusion_matrix_plot, training_curves
+
+        plots = self.run_dir / "plots"
+        training_curves(self.run_dir / "metrics.csv", plots / "training_curves.png")
+        chosen = self._evaluation.get("best") or self._evaluation.get("last")
+        if chosen:
+            confusion_matrix_plot(chosen["confusion_matrix"], chosen["labels"], plots / "confusion_matrix.png",
+                                  f"{chosen['checkpoint']} on {chosen['split']}")
+
+
+def train(config: TrainConfig | None = None, *, config_file: str | Path | None = None, resume: str | Path | None = None,
+          progress: bool | None = None, **overrides: Any) -> RunResult:
+    """Train, validate every epoch, keep the last and best checkpoints, evaluate them on test.
+
+    `train()` alone runs the offline default job; `train(experiment="3")` a published experiment;
+    any TrainConfig field can be passed as a keyword. `resume=RUN_DIR` continues an interrupted run.
+    """
+    if resume is not None:
+        run_dir = Path(resume)
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise EmodrawError(f"--resume {run_dir}: no config.yaml (not an emodraw run folder)")
+        values = yaml.safe_load(saved.read_text()) or {}
+        check_keys(values, str(saved))
+        config = TrainConfig(**values)
+        trainer = Trainer(config, run_dir, resume=True, progress=progress)
+    else:
+        if config is None:
+            config = resolve_config(config_file, **overrides)
+        elif overrides:
+            check_keys(overrides, "option")
+            config = dataclasses.replace(config, **overrides)
+        trainer = Trainer(config, progress=progress)
+    trainer.fit()
+    return trainer.finish()

@@ -1,0 +1,130 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from conftest import TINY_OPTIONS
+from emodraw import Classifier, train
+from emodraw.checkpoint import verify_checkpoint
+from emodraw.reporting import ROW_KEYS, SAVED_FROM_BEST
+from emodraw.training import METRICS_COLUMNS
+
+CHECKPOINT_FILES = {"README.md", "config.json", "emodraw.json", "manifest.json", "model.safetensors",
+                    "tokenizer.json", "tokenizer_config.json"}
+
+
+def files_under(folder):
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_run_folder_has_exactly_the_published_layout(tiny_run):
+    best = "multiclass_default_tiny-albert_best_checkpoint"
+    last = "multiclass_default_tiny-albert_epoch2_checkpoint"
+    expected = {"config.yaml", "metrics.csv", "results.json", "results.md", "evaluation.json",
+                "plots/training_curves.png", "plots/confusion_matrix.png",
+                "state/manifest.json", "state/training_state.json", "state/training_state.safetensors"}
+    expected |= {f"checkpoints/{name}/{f}" for name in (best, last) for f in CHECKPOINT_FILES}
+    assert files_under(tiny_run.run_dir) == expected
+
+
+def test_metrics_csv_has_one_row_per_epoch(tiny_run):
+    with open(tiny_run.run_dir / "metrics.csv") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == METRICS_COLUMNS
+        rows = list(reader)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(0 <= float(r["val_accuracy"]) <= 1 and float(r["seconds"]) > 0 for r in rows)
+
+
+def test_the_model_learns(tiny_run):
+    losses = [row["train_loss"] for row in tiny_run.history]
+    assert losses[-1] < losses[0]
+    assert tiny_run.history[-1]["val_loss"] < 1.79  # below chance level ln(6)
+
+
+def test_best_checkpoint_is_the_lowest_validation_loss_epoch(tiny_run):
+    best_epoch = min(tiny_run.history, key=lambda r: r["val_loss"])["epoch"]
+    meta = verify_checkpoint(tiny_run.checkpoints["best"])
+    assert meta["epoch"] == best_epoch
+    assert meta["saved_from"] == SAVED_FROM_BEST
+    assert verify_checkpoint(tiny_run.checkpoints["last"])["epoch"] == 2
+
+
+def test_checkpoint_metadata_describes_the_run(tiny_run, small_data):
+    meta = verify_checkpoint(tiny_run.checkpoints["best"])
+    assert meta["label_names"] == ["sadness", "joy", "love", "anger", "fear", "surprise"]
+    assert meta["config"]["learning_rate"] == TINY_OPTIONS["learning_rate"]
+    assert set(meta["validation"]) == {"accuracy", "f1_macro", "f1_weighted", "avg_loss"}
+    assert meta["data"]["train"]["path"] == str((small_data / "train.txt").resolve())
+    assert len(meta["data"]["train"]["sha256"]) == 64
+    assert {"torch", "transformers", "emodraw", "python"} <= set(meta["versions"])
+    card = (tiny_run.checkpoints["best"] / "README.md").read_text()
+    assert "educational and research use" in card and "surprise" in card
+
+
+def test_checkpoint_loads_with_plain_transformers(tiny_run):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_run.checkpoints["best"])
+    assert model.config.id2label[0] == "sadness" and model.config.id2label[5] == "surprise"
+    assert type(model).__name__ == "AlbertForSequenceClassification"
+
+
+def test_results_rows_follow_the_published_schema(tiny_run):
+    rows = json.loads((tiny_run.run_dir / "results.json").read_text())
+    assert [r["checkpoint_saved_from"] for r in rows] == ["Epoch 2", SAVED_FROM_BEST]
+    for row in rows:
+        assert set(ROW_KEYS) <= set(row)
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["f1_macro"] <= 1 and row["avg_loss"] > 0
+        assert row["data_portion"] == 1.0 and row["batch_size"] == 16 and row["epochs"] == 2
+    table = (tiny_run.run_dir / "results.md").read_text().splitlines()
+    assert table[0].startswith("| Experiment No. | Model | Checkpoint Saved From | Checkpoint File | Accuracy (%) |")
+    assert f"| {rows[0]['accuracy'] * 100:.2f} |" in table[2]
+
+
+def test_results_are_the_checkpoints_scores_on_test(tiny_run, small_data):
+    from emodraw import evaluate
+
+    rows = json.loads((tiny_run.run_dir / "results.json").read_text())
+    again = evaluate(tiny_run.checkpoints["best"], precision="fp32")
+    assert again["data"] == str((small_data / "test.txt").resolve())
+    assert again["accuracy"] == pytest.approx(rows[1]["accuracy"])
+    assert again["avg_loss"] == pytest.approx(rows[1]["avg_loss"], abs=1e-5)
+
+
+def test_reload_gives_identical_predictions(tiny_run):
+    texts = ["i feel wonderful today", "i am so scared of the dark", "this made me furious"]
+    first = Classifier.load(tiny_run.checkpoints["best"], precision="fp32")
+    second = Classifier.load(tiny_run.run_dir, precision="fp32")  # a run folder means its best checkpoint
+    assert torch.equal(torch.from_numpy(first.logits(texts)), torch.from_numpy(second.logits(texts)))
+    assert first.predict(texts[0]) in first.labels
+    assert first.predict(texts) == second.predict(texts)
+    proba = first.predict_proba(texts[0])
+    assert set(proba) == set(first.labels) and sum(proba.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_same_seed_same_weights_and_run_names_never_overwrite(tmp_path, tiny_albert, small_data, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    options = {**TINY_OPTIONS, "epochs": 1, "plots": False}
+    a = train(model=str(tiny_albert), data_dir=str(small_data), progress=False, **options)
+    b = train(model=str(tiny_albert), data_dir=str(small_data), progress=False, **options)
+    assert a.run_dir.name == "default_tiny-albert" and b.run_dir.name == "default_tiny-albert2"
+    assert a.history[0]["val_loss"] == b.history[0]["val_loss"]
+
+
+def test_output_dir_that_is_not_empty_is_refused(tmp_path, tiny_albert, small_data):
+    from emodraw.errors import ConfigError
+
+    (tmp_path / "keep.txt").write_text("precious")
+    with pytest.raises(ConfigError, match="not empty"):
+        train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path), progress=False, **TINY_OPTIONS)
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_early_stopping_stops(tmp_path, tiny_albert, small_data):
+    # A learning rate this high makes the validation loss rise at once; patience 1 stops after epoch 2.
+    options = {**TINY_OPTIONS, "epochs": 6, "learning_rate": 0.5, "plots": False, "early_stopping_patience": 1}
+    run = train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "r"), progress=False, **options)
+    assert len(run.history) < 6
+    assert run.rows[0]["epochs"] == len(run.history)
