@@ -122,9 +122,18 @@ def test_output_dir_that_is_not_empty_is_refused(tmp_path, tiny_albert, small_da
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
-def test_early_stopping_stops(tmp_path, tiny_albert, small_data):
-    # A learning rate this high makes the validation loss rise at once; patience 1 stops after epoch 2.
-    options = {**TINY_OPTIONS, "epochs": 6, "learning_rate": 0.5, "plots": False, "early_stopping_patience": 1}
+def test_early_stopping_stops_after_patience_epochs_without_a_lower_val_loss(tmp_path, tiny_albert, small_data, monkeypatch):
+    from emodraw.training import Trainer
+
+    scripted = iter([1.0, 0.9, 0.95, 0.97, 0.5, 0.4])
+    real_validate = Trainer._validate
+
+    def fake_validate(self):
+        return {**real_validate(self), "avg_loss": next(scripted)}
+
+    monkeypatch.setattr(Trainer, "_validate", fake_validate)
+    options = {**TINY_OPTIONS, "epochs": 6, "plots": False, "early_stopping_patience": 2}
     run = train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "r"), progress=False, **options)
-    assert len(run.history) < 6
-    assert run.rows[0]["epochs"] == len(run.history)
+    assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
+    assert run.rows[0]["epochs"] == 4 and run.rows[0]["checkpoint_saved_from"] == "Epoch 4"
+    assert verify_checkpoint(run.checkpoints["best"])["epoch"] == 2

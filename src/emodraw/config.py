@@ -22,6 +22,7 @@ EMBEDDED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("none", "tensorboard")
+CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 
 
 def _opt(default, help: str, **kw):
@@ -53,6 +54,8 @@ class TrainConfig:
     max_grad_norm: float = _opt(1.0, "gradient clipping norm (0 = off)")
     label_smoothing: float = _opt(0.0, "label smoothing of the training loss")
     freeze_embeddings: bool = _opt(True, "keep the word-embedding matrix frozen (about 1.7x faster on CPU)")
+    class_weights: str = _opt("none", "weight the loss by class frequency: none, balanced (1/n) or sqrt (1/sqrt n)")
+    layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
     early_stopping_patience: int = _opt(0, "stop after this many epochs without a lower validation loss (0 = off)")
     seed: int = _opt(42, "seed for the head's initialisation, data order and portion")
     # engine
@@ -60,7 +63,9 @@ class TrainConfig:
     device: str = _opt("auto", "auto, cpu or cuda")
     eval_batch_size: int = _opt(128, "batch size for validation and test")
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
-    compile: bool = _opt(False, "torch.compile the model (pays on GPU for long runs)")
+    compile: bool = _opt(False, "torch.compile the model")
+    cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
+    save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output
     output_dir: str | None = _opt(None, "run folder; default runs/<name>, runs/<name>2, ... (never overwritten)")
     name: str | None = _opt(None, "run name; default <experiment>_<model>")
@@ -93,7 +98,10 @@ class TrainConfig:
             bad("threads", "must be a whole number >= 0")
         if not isinstance(self.seed, int):
             bad("seed", "must be a whole number")
-        for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS)):
+        if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
+            bad("layer_lr_decay", "must be in (0, 1]")
+        for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS),
+                              ("class_weights", CLASS_WEIGHTS)):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if not isinstance(self.model, str) or not self.model.strip():

@@ -94,7 +94,11 @@ def load_state(run_dir: Path, *, model, optimizer, scheduler) -> dict[str, Any]:
     for key, value in opt_json["scalars"].items():
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": opt_json["param_groups"]})
+    groups = opt_json["param_groups"]
+    for group, current in zip(groups, optimizer.param_groups):
+        if torch.is_tensor(current["lr"]):  # CUDA-graph training keeps lr in a device tensor
+            group["lr"] = torch.tensor(group["lr"], device=current["lr"].device)
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
     scheduler.load_state_dict(info.pop("scheduler"))
     torch.set_rng_state(tensors["rng.torch"])
     if torch.cuda.is_available():

@@ -28,7 +28,9 @@ from .backbones import load_classifier, load_tokenizer, resolve_backbone
 from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
 from .config import TrainConfig, check_keys, resolve_config
 from .data import Splits, file_sha256, load_splits
-from .engine import Encoded, autocast, bucketed_batches, encode, predict_logits, set_threads, use_bf16
+from .engine import Encoded, bucketed_batches, device_indices, encode, fuse_activations, predict_logits, set_threads, use_bf16
+from .optim import class_weights, make_optimizer, parameter_groups
+from .steps import EagerStep, GraphedStep
 from .errors import ConfigError, EmodrawError
 from .evaluation import compute_metrics
 from .reporting import SAVED_FROM_BEST, results_row, write_results
@@ -140,6 +142,7 @@ class Trainer:
                                 vocab_size=len(self.tokenizer))
         if config.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
+        fuse_activations(model)
         self.n_params = sum(p.numel() for p in model.parameters())
         self.model = self.accelerator.prepare_model(model)
         self.forward = torch.compile(self.model) if config.compile else self.model
@@ -152,6 +155,17 @@ class Trainer:
 
         total = self.steps_per_epoch * config.epochs
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(config.warmup_ratio * total), total)
+        # Base rates as host floats: with device-tensor rates each scheduler step would otherwise
+        # compute on (and copy between) device tensors.
+        self.scheduler.base_lrs = [float(lr) for lr in self.scheduler.base_lrs]
+        weights = class_weights(self.splits.ids(self.splits.train), len(self.splits.label_names), config.class_weights)
+        common = dict(forward=self.forward, device=self.device, bf16=self.bf16, max_grad_norm=config.max_grad_norm,
+                      label_smoothing=config.label_smoothing, world=self.world,
+                      class_weights=None if weights is None else weights.to(self.device))
+        if self.use_graphs:
+            self.step = GraphedStep(self.model, self.optimizer, batch_size=config.batch_size, log=log, **common)
+        else:
+            self.step = EagerStep(self.model, self.optimizer, **common)
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.best_epoch, self.bad_epochs = 1, math.inf, 0, 0
         if self.config.report_to != "none":
@@ -162,13 +176,14 @@ class Trainer:
         return encode(self.tokenizer, examples.texts, self.splits.ids(examples), self.config.max_length).to(self.device)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
-        for name, param in self.model.named_parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(param)
-        groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        fused = self.device.type == "cuda"  # one kernel for all parameters instead of one per tensor
-        return torch.optim.AdamW(groups, lr=self.config.learning_rate, fused=fused)
+        cfg = self.config
+        groups = parameter_groups(self.accelerator.unwrap_model(self.model), cfg.learning_rate, cfg.weight_decay,
+                                  cfg.layer_lr_decay)
+        return make_optimizer(groups, self.device, self.use_graphs)
+
+    @property
+    def use_graphs(self) -> bool:
+        return self.config.cuda_graphs and self.device.type == "cuda" and self.world == 1 and not self.config.compile
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         # The order depends only on (seed, epoch): a resumed run sees the very same batches.
@@ -194,7 +209,7 @@ class Trainer:
             train_loss = self._train_epoch(epoch)
             val = self._validate()
             row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["avg_loss"], "val_accuracy": val["accuracy"],
-                   "val_f1_macro": val["f1_macro"], "learning_rate": self.scheduler.get_last_lr()[0],
+                   "val_f1_macro": val["f1_macro"], "learning_rate": float(self.scheduler.get_last_lr()[0]),
                    "seconds": round(time.perf_counter() - started, 3)}
             improved = val["avg_loss"] < self.best_loss
             if improved:
@@ -222,23 +237,12 @@ class Trainer:
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not self.progress,
                    file=sys.stderr, dynamic_ncols=True, leave=False)
         started = time.perf_counter()
-        for step, batch in enumerate(batches, start=1):
-            rows = batch[self.rank::self.world]
-            inputs = self.train_data.batch(rows)
+        shares = [batch[self.rank::self.world] for batch in batches]
+        for step, (batch, rows, index) in enumerate(zip(batches, shares, device_indices(shares, self.device)), start=1):
+            inputs = self.train_data.batch(rows, index=index)
             labels = inputs.pop("labels")
-            with autocast(self.device, self.bf16):
-                logits = self.forward(**inputs).logits  # (B, C)
-            losses = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none",
-                                                       label_smoothing=cfg.label_smoothing)  # (B,)
-            # DDP averages gradients over processes; scaling by world/len(global batch) makes the
-            # result the mean over the global batch, whatever each process's share was.
-            (losses.sum() * (self.world / len(batch))).backward()
-            if cfg.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-            self.optimizer.step()
+            loss_sum += self.step(inputs, labels, len(batch))
             self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss_sum += losses.detach().sum()
             seen += len(rows)
             if self.progress:
                 bar.update()
@@ -295,9 +299,10 @@ class Trainer:
                                 self._metadata(epoch, val, SAVED_FROM_BEST))
         from .state import save_state
 
-        save_state(self.run_dir, model=model, optimizer=self.optimizer, scheduler=self.scheduler,
-                   progress={"epoch": epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
-                             "bad_epochs": self.bad_epochs})
+        if self.config.save_state:
+            save_state(self.run_dir, model=model, optimizer=self.optimizer, scheduler=self.scheduler,
+                       progress={"epoch": epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
+                                 "bad_epochs": self.bad_epochs})
         if self.config.report_to != "none":
             self.accelerator.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
         self.log(f"epoch {epoch}/{self.config.epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "

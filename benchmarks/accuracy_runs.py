@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""The accuracy study behind docs/RESULTS.md, in one script (runs on CPU or GPU).
+
+1. offline-full / offline-10pct: a small sweep of recipes for the embedded backbone, each trained on
+   train and scored on *validation only* (the sweep's data folder holds no test file); the recipe
+   with the best validation (accuracy + macro F1) / 2 is then trained with 3 seeds and scored on test.
+2. the published experiments 1-3 with the embedded backbone, and with a randomly initialised
+   albert-base-v2 architecture (the no-pretraining control).
+
+Results go to OUT/summary.json after every run, so a run cut short still reports what finished.
+
+    python benchmarks/accuracy_runs.py --out results/ [--parts full,10pct,experiments,controls] [--budget-s 300]
+    python benchmarks/accuracy_runs.py --out /tmp/smoke --smoke     # minutes on a laptop CPU: mechanics only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+COMMON = dict(model="sentence-transformers/all-MiniLM-L6-v2", freeze_embeddings=False, warmup_ratio=0.06,
+              weight_decay=0.01, save_state=False, plots=False)
+SWEEPS = {
+    "full": dict(portion=1.0, candidates=[
+        dict(learning_rate=5e-5, epochs=8, batch_size=32),
+        dict(learning_rate=1e-4, epochs=6, batch_size=32),
+        dict(learning_rate=1e-4, epochs=10, batch_size=32, label_smoothing=0.1),
+        dict(learning_rate=1e-4, epochs=10, batch_size=32, class_weights="sqrt"),
+        dict(learning_rate=1e-4, epochs=10, batch_size=32, class_weights="sqrt", label_smoothing=0.1),
+        dict(learning_rate=1.5e-4, epochs=10, batch_size=32, class_weights="sqrt", layer_lr_decay=0.85),
+    ]),
+    "10pct": dict(portion=0.1, candidates=[
+        dict(learning_rate=1e-4, epochs=20, batch_size=32),
+        dict(learning_rate=2e-4, epochs=20, batch_size=16),
+        dict(learning_rate=1e-4, epochs=30, batch_size=16, class_weights="sqrt"),
+        dict(learning_rate=2e-4, epochs=20, batch_size=16, class_weights="sqrt", label_smoothing=0.1),
+    ]),
+}
+FINAL_SEEDS = (1, 2, 3)
+SWEEP_SEED = 0
+
+
+def score(row: dict) -> float:
+    return (row["accuracy"] + row["f1_macro"]) / 2
+
+
+def best_row(result) -> dict:
+    return next(r for r in result.rows if r["checkpoint_saved_from"].startswith("The epoch"))
+
+
+class Study:
+    def __init__(self, out: Path, smoke: bool, budget_s: float | None, device: str):
+        self.out, self.smoke, self.device = out, smoke, device
+        self.deadline = time.time() + budget_s if budget_s else None
+        self.summary: dict = {"device": device_description(device), "parts": {}}
+        self.val_only = out / "data-val-only"
+        self.val_only.mkdir(parents=True, exist_ok=True)
+        from emodraw.data import bundled_data_dir
+
+        for split in ("train", "val"):  # the sweep never sees test
+            shutil.copy(bundled_data_dir() / f"{split}.txt", self.val_only / f"{split}.txt")
+
+    def time_left(self) -> bool:
+        return self.deadline is None or time.time() < self.deadline
+
+    def save(self) -> None:
+        (self.out / "summary.json").write_text(json.dumps(self.summary, indent=1))
+
+    def run(self, name: str, **options) -> dict:
+        from emodraw.training import train
+
+        if self.smoke:  # a few hundred sentences, one or two epochs: checks the mechanics, not the numbers
+            options.update(portion=min(options.get("portion", 1.0), 0.02), epochs=min(options.get("epochs", 1), 2))
+        started = time.time()
+        result = train(output_dir=str(self.out / "runs" / name), progress=False, device=self.device, **options)
+        seconds = time.time() - started
+        evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+        record = {"name": name, "options": options, "seconds": round(seconds, 1), "rows": result.rows,
+                  "history": result.history,
+                  "per_class_f1_best": {k: v["f1"] for k, v in evaluation["best"]["per_class"].items()}}
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: {seconds:.0f}s, best checkpoint on {result.rows[-1]['split']}: "
+              f"acc {best_row(result)['accuracy'] * 100:.2f} F1 {best_row(result)['f1_macro'] * 100:.2f}", flush=True)
+        shutil.rmtree(result.run_dir / "checkpoints", ignore_errors=True)  # keep the tables, not the weights
+        return record
+
+    def sweep_and_finals(self, part: str) -> None:
+        spec = SWEEPS[part]
+        report = self.summary["parts"].setdefault(f"offline-{part}", {"sweep": [], "finals": []})
+        candidates = spec["candidates"][:2] if self.smoke else spec["candidates"]
+        for i, candidate in enumerate(candidates):
+            if not self.time_left():
+                report["stopped"] = "time budget reached during the sweep"
+                break
+            record = self.run(f"{part}-sweep{i}", **COMMON, **candidate, portion=spec["portion"], seed=SWEEP_SEED,
+                              data_dir=str(self.val_only), experiment=f"offline-{part}")
+            record["val_score"] = score(best_row_from(record))
+            report["sweep"].append(record)
+            self.save()
+        if not report["sweep"]:
+            return
+        chosen = max(report["sweep"], key=lambda r: r["val_score"])
+        report["chosen"] = {k: v for k, v in chosen["options"].items() if k not in ("data_dir",)}
+        for seed in FINAL_SEEDS[:1] if self.smoke else FINAL_SEEDS:
+            if not self.time_left():
+                report["stopped"] = "time budget reached during the finals"
+                break
+            options = {k: v for k, v in chosen["options"].items() if k not in ("data_dir", "seed")}
+            report["finals"].append(self.run(f"{part}-final-seed{seed}", **options, seed=seed))
+            self.save()
+        tests = [best_row_from(r) for r in report["finals"]]
+        if tests:
+            report["test_mean"] = {k: statistics.mean(t[k] for t in tests) for k in ("accuracy", "f1_macro", "f1_weighted")}
+            report["test_std"] = {k: statistics.pstdev(t[k] for t in tests) for k in ("accuracy", "f1_macro", "f1_weighted")}
+        self.save()
+
+    def experiments(self, random_init: bool) -> None:
+        key = "albert-random-init" if random_init else "offline-backbone"
+        report = self.summary["parts"].setdefault(f"experiments-{key}", [])
+        for number in ("1",) if self.smoke else ("1", "2", "3"):
+            if not self.time_left():
+                break
+            from emodraw.config import load_preset
+
+            options = {**load_preset(number), "save_state": False, "plots": False, "experiment": number}
+            if random_init:
+                options.update(random_init=True)
+            else:
+                options.update(model=COMMON["model"])
+            report.append(self.run(f"experiment{number}-{key}", **options))
+            self.save()
+
+
+def best_row_from(record: dict) -> dict:
+    return next(r for r in record["rows"] if r["checkpoint_saved_from"].startswith("The epoch"))
+
+
+def device_description(device: str) -> str:
+    import platform
+
+    import torch
+    import transformers
+
+    name = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else platform.processor() or "cpu"
+    return f"{name}; torch {torch.__version__}, transformers {transformers.__version__}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True)
+    p.add_argument("--parts", default="full,10pct,experiments,controls")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--budget-s", type=float, default=None, help="start no new run after this many seconds")
+    p.add_argument("--smoke", action="store_true")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    study = Study(out, args.smoke, args.budget_s, args.device)
+    parts = args.parts.split(",")
+    if "full" in parts:
+        study.sweep_and_finals("full")
+    if "10pct" in parts:
+        study.sweep_and_finals("10pct")
+    if "experiments" in parts:
+        study.experiments(random_init=False)
+    if "controls" in parts:
+        study.experiments(random_init=True)
+    study.save()
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk in ("chosen", "test_mean", "test_std")}
+                      for k, v in study.summary["parts"].items() if isinstance(v, dict)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

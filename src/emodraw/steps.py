@@ -1,0 +1,115 @@
+"""One optimisation step: forward, loss, backward, clipping, AdamW.
+
+`EagerStep` runs it as ordinary PyTorch. `GraphedStep` records the whole step once per padded
+sentence width as a CUDA graph and then replays it: a base-size encoder at batch 64 x ~24 tokens
+spends far longer launching its ~1,000 small kernels from Python than computing them, and a replay
+launches them all in one call. Semantics are the same; any capture problem falls back to eager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .engine import autocast
+
+
+class EagerStep:
+    def __init__(self, model, optimizer, *, forward=None, device: torch.device, bf16: bool, max_grad_norm: float,
+                 label_smoothing: float, world: int = 1, class_weights: torch.Tensor | None = None):
+        self.model, self.optimizer = model, optimizer
+        self.forward = forward or model
+        self.device, self.bf16 = device, bf16
+        self.max_grad_norm, self.label_smoothing, self.world = max_grad_norm, label_smoothing, world
+        self.class_weights = class_weights
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def _body(self, input_ids, attention_mask, labels, scale: float) -> torch.Tensor:
+        with autocast(self.device, self.bf16):
+            logits = self.forward(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, C)
+        losses = torch.nn.functional.cross_entropy(logits.float(), labels, weight=self.class_weights, reduction="none",
+                                                   label_smoothing=self.label_smoothing)  # (B,)
+        (losses.sum() * scale).backward()
+        if self.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        self.optimizer.step()
+        return losses.detach().sum()
+
+    def __call__(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, global_count: int) -> torch.Tensor:
+        """Run one step; return the summed (unscaled) loss of this process's sentences, on the device.
+
+        DDP averages gradients over processes; scaling by world / global_count makes the result the
+        mean over the global batch, whatever each process's share of it was.
+        """
+        loss = self._body(inputs["input_ids"], inputs["attention_mask"], labels, self.world / global_count)
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss
+
+
+@dataclass
+class _Graph:
+    graph: torch.cuda.CUDAGraph
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    loss: torch.Tensor
+
+
+class GraphedStep(EagerStep):
+    """Full-size batches replay a captured CUDA graph per width; others (the last, partial batch) run eagerly."""
+
+    def __init__(self, *args, batch_size: int, log=print, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.batch_size, self.log = batch_size, log
+        self.graphs: dict[int, _Graph] = {}
+        self.pool = None
+        self.disabled = False
+
+    def __call__(self, inputs, labels, global_count):
+        batch, width = inputs["input_ids"].shape
+        if self.disabled or batch != self.batch_size or self.world != 1:
+            return super().__call__(inputs, labels, global_count)
+        entry = self.graphs.get(width)
+        if entry is None:
+            try:
+                entry = self.graphs[width] = self._capture(inputs, labels)
+            except Exception as exc:  # an op that cannot be captured: keep training, eagerly
+                self.disabled = True
+                self.log(f"CUDA graphs off ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); training eagerly")
+                torch.cuda.synchronize()
+                self.optimizer.zero_grad(set_to_none=True)
+                return super().__call__(inputs, labels, global_count)
+        entry.input_ids.copy_(inputs["input_ids"])
+        entry.attention_mask.copy_(inputs["attention_mask"])
+        entry.labels.copy_(labels)
+        entry.graph.replay()
+        return entry.loss.clone()
+
+    def _capture(self, inputs, labels) -> _Graph:
+        static = _Graph(torch.cuda.CUDAGraph(), inputs["input_ids"].clone(), inputs["attention_mask"].clone(),
+                        labels.clone(), torch.zeros((), device=self.device))
+        scale = 1.0 / self.batch_size
+        # Warm-up and capture run real optimizer steps; keep the weights and moments to put back after.
+        saved = [(p, p.detach().clone()) for p in self.params]
+        saved_state = {p: {k: v.clone() for k, v in self.optimizer.state[p].items() if torch.is_tensor(v)}
+                       for p in self.params if p in self.optimizer.state}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self.optimizer.zero_grad(set_to_none=True)
+                self._body(static.input_ids, static.attention_mask, static.labels, scale)
+        torch.cuda.current_stream().wait_stream(side)
+        self.optimizer.zero_grad(set_to_none=True)  # backward in the graph then writes fresh grads
+        with torch.cuda.graph(static.graph, pool=self.pool):
+            static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale)
+        self.pool = static.graph.pool()
+        with torch.no_grad():
+            for p, value in saved:
+                p.copy_(value)
+            for p in self.params:
+                for key, value in self.optimizer.state[p].items():
+                    if torch.is_tensor(value):
+                        value.copy_(saved_state[p][key]) if p in saved_state else value.zero_()
+        return static

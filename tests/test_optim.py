@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from emodraw.optim import class_weights, layer_depth, parameter_groups
+
+
+def test_class_weights_average_one_over_the_training_sentences():
+    labels = [0] * 80 + [1] * 15 + [2] * 5
+    for mode in ("balanced", "sqrt"):
+        w = class_weights(labels, 3, mode)
+        assert w[2] > w[1] > w[0]
+        assert float((w * torch.tensor([80.0, 15.0, 5.0])).sum() / 100) == pytest.approx(1.0)
+    balanced = class_weights(labels, 3, "balanced")
+    assert float(balanced[2] / balanced[0]) == pytest.approx(16.0)
+    assert class_weights(labels, 3, "none") is None
+
+
+def test_layer_depths():
+    assert layer_depth("bert.embeddings.word_embeddings.weight", 6) == 0
+    assert layer_depth("bert.encoder.layer.0.attention.self.query.weight", 6) == 1
+    assert layer_depth("bert.encoder.layer.5.output.dense.weight", 6) == 6
+    assert layer_depth("classifier.weight", 6) == 7
+    # ALBERT shares one layer across depths: it counts as the top, only its embeddings decay
+    assert layer_depth("albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight", 12) == 13
+
+
+def test_layer_wise_lr_decay_and_no_decay_for_norms(tiny_albert):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2,
+                                                     num_attention_heads=2, intermediate_size=32, num_labels=3))
+    groups = parameter_groups(model, lr=1.0, weight_decay=0.1, layer_lr_decay=0.5)
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    wd_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["classifier.weight"])] == 1.0
+    assert lr_of[id(named["bert.encoder.layer.1.output.dense.weight"])] == 0.5
+    assert lr_of[id(named["bert.encoder.layer.0.output.dense.weight"])] == 0.25
+    assert lr_of[id(named["bert.embeddings.word_embeddings.weight"])] == 0.125
+    assert wd_of[id(named["bert.encoder.layer.0.output.LayerNorm.weight"])] == 0.0
+    assert wd_of[id(named["bert.encoder.layer.0.output.dense.bias"])] == 0.0
+    assert wd_of[id(named["bert.encoder.layer.0.output.dense.weight"])] == 0.1
+    assert sum(len(g["params"]) for g in groups) == len(named)

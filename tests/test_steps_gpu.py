@@ -1,0 +1,44 @@
+"""CUDA-graph training steps must train exactly like eager ones. Needs a GPU; skipped elsewhere."""
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
+
+
+def test_graphed_steps_match_eager_steps(tiny_albert):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from emodraw.engine import encode
+    from emodraw.optim import make_optimizer, parameter_groups
+    from emodraw.steps import EagerStep, GraphedStep
+    from tiny import training_sentences
+
+    device = torch.device("cuda")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_albert)
+    texts = training_sentences(64)
+    data = encode(tokenizer, texts, [i % 6 for i in range(64)]).to(device)
+    batches = [np.arange(i, i + 16) for i in range(0, 64, 16)] * 3
+
+    def losses(graphs: bool):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(tiny_albert, num_labels=6).to(device)
+        model.config.classifier_dropout_prob = 0.0
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        opt = make_optimizer(parameter_groups(model, 1e-3, 0.01), device, graphs)
+        kw = dict(device=device, bf16=False, max_grad_norm=1.0, label_smoothing=0.0)
+        step = GraphedStep(model, opt, batch_size=16, **kw) if graphs else EagerStep(model, opt, **kw)
+        out = []
+        for rows in batches:
+            inputs = data.batch(rows)
+            labels = inputs.pop("labels")
+            out.append(float(step(inputs, labels, len(rows))))
+        if graphs:
+            assert step.graphs and not step.disabled
+        return out
+
+    eager, graphed = losses(False), losses(True)
+    assert graphed == pytest.approx(eager, rel=1e-4, abs=1e-5)
