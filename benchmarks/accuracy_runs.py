@@ -27,17 +27,14 @@ COMMON = dict(model="sentence-transformers/all-MiniLM-L6-v2", freeze_embeddings=
               weight_decay=0.01, save_state=False, plots=False)
 SWEEPS = {
     "full": dict(portion=1.0, candidates=[
-        dict(learning_rate=5e-5, epochs=8, batch_size=32),
-        dict(learning_rate=1e-4, epochs=6, batch_size=32),
+        dict(learning_rate=5e-5, epochs=8, batch_size=32),  # the anchor recipe of ../shared/GUIDE.md
         dict(learning_rate=1e-4, epochs=10, batch_size=32, label_smoothing=0.1),
         dict(learning_rate=1e-4, epochs=10, batch_size=32, class_weights="sqrt"),
-        dict(learning_rate=1e-4, epochs=10, batch_size=32, class_weights="sqrt", label_smoothing=0.1),
         dict(learning_rate=1.5e-4, epochs=10, batch_size=32, class_weights="sqrt", layer_lr_decay=0.85),
     ]),
     "10pct": dict(portion=0.1, candidates=[
-        dict(learning_rate=1e-4, epochs=20, batch_size=32),
+        dict(learning_rate=1e-4, epochs=20, batch_size=32),  # the anchor recipe of ../shared/GUIDE.md
         dict(learning_rate=2e-4, epochs=20, batch_size=16),
-        dict(learning_rate=1e-4, epochs=30, batch_size=16, class_weights="sqrt"),
         dict(learning_rate=2e-4, epochs=20, batch_size=16, class_weights="sqrt", label_smoothing=0.1),
     ]),
 }
@@ -54,8 +51,9 @@ def best_row(result) -> dict:
 
 
 class Study:
-    def __init__(self, out: Path, smoke: bool, budget_s: float | None, device: str):
+    def __init__(self, out: Path, smoke: bool, budget_s: float | None, device: str, summary: Path | None = None):
         self.out, self.smoke, self.device = out, smoke, device
+        self.summary_path = summary or out / "summary.json"
         self.deadline = time.time() + budget_s if budget_s else None
         self.summary: dict = {"device": device_description(device), "parts": {}}
         self.val_only = out / "data-val-only"
@@ -69,7 +67,8 @@ class Study:
         return self.deadline is None or time.time() < self.deadline
 
     def save(self) -> None:
-        (self.out / "summary.json").write_text(json.dumps(self.summary, indent=1))
+        for path in {self.out / "summary.json", self.summary_path}:
+            path.write_text(json.dumps(self.summary, indent=1))
 
     def run(self, name: str, **options) -> dict:
         from emodraw.training import train
@@ -156,10 +155,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--budget-s", type=float, default=None, help="start no new run after this many seconds")
     p.add_argument("--smoke", action="store_true")
+    p.add_argument("--summary", help="also write the summary here (default OUT/summary.json)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    study = Study(out, args.smoke, args.budget_s, args.device)
+    study = Study(out, args.smoke, args.budget_s, args.device, Path(args.summary) if args.summary else None)
     parts = args.parts.split(",")
     if "full" in parts:
         study.sweep_and_finals("full")

@@ -63,7 +63,7 @@ class TrainConfig:
     device: str = _opt("auto", "auto, cpu or cuda")
     eval_batch_size: int = _opt(128, "batch size for validation and test")
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
-    compile: bool = _opt(False, "torch.compile the model")
+    compile: bool = _opt(False, "torch.compile the encoder layers (fewer, fused kernels; costs compile time)")
     cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output

@@ -28,7 +28,7 @@ from .backbones import load_classifier, load_tokenizer, resolve_backbone
 from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
 from .config import TrainConfig, check_keys, resolve_config
 from .data import Splits, file_sha256, load_splits
-from .engine import Encoded, bucketed_batches, device_indices, encode, fuse_activations, predict_logits, set_threads, use_bf16
+from .engine import Encoded, bucketed_batches, compile_layers, device_indices, encode, fuse_activations, predict_logits, set_threads, use_bf16
 from .optim import class_weights, make_optimizer, parameter_groups
 from .steps import EagerStep, GraphedStep
 from .errors import ConfigError, EmodrawError
@@ -145,7 +145,9 @@ class Trainer:
         fuse_activations(model)
         self.n_params = sum(p.numel() for p in model.parameters())
         self.model = self.accelerator.prepare_model(model)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        if config.compile:
+            compile_layers(self.accelerator.unwrap_model(self.model))
+        self.forward = self.model
 
         self.train_data = self._encode(self.splits.train)
         self.val_data = self._encode(self.splits.val)
@@ -183,7 +185,7 @@ class Trainer:
 
     @property
     def use_graphs(self) -> bool:
-        return self.config.cuda_graphs and self.device.type == "cuda" and self.world == 1 and not self.config.compile
+        return self.config.cuda_graphs and self.device.type == "cuda" and self.world == 1
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         # The order depends only on (seed, epoch): a resumed run sees the very same batches.
