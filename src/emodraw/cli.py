@@ -96,6 +96,23 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=int, default=64)
     _add_runtime_options(p)
 
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (and int8) with a parity check")
+    p.add_argument("checkpoint", help="checkpoint folder or run folder (its best checkpoint)")
+    p.add_argument("--output", required=True, metavar="DIR", help="new folder for the export")
+    p.add_argument("--int8", action="store_true", help="also write a dynamically quantised int8 model (used by default)")
+    p.add_argument("--force", action="store_true", help="keep the export even if the parity check fails")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 14)")
+    p.add_argument("--data", metavar="FILE", help="labelled file for the parity check (default: the validation split)")
+
+    p = sub.add_parser("serve", help="HTTP API + the Emotion Draw web page")
+    p.add_argument("checkpoint", help="checkpoint folder, export folder, or run folder (its best checkpoint)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the model (0 = default)")
+    p.add_argument("--max-in-flight", type=int, default=64, help="requests in flight before new ones get 429")
+    p.add_argument("--batch-window-ms", type=float, default=2.0,
+                   help="wait this long to batch requests that arrive together (0 = no batching)")
+
     p = sub.add_parser("report", help="merge the results tables of runs into one markdown table")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--output", metavar="FILE.md", help="also write the table to this file")
@@ -181,6 +198,28 @@ def cmd_predict(args) -> int:
                           batch_size=args.batch_size)
 
 
+def cmd_export(args) -> int:
+    from .export import export
+
+    if args.opset < 14:
+        raise EmodrawError(f"--opset {args.opset}: needs 14 or newer")
+    report = export(args.checkpoint, args.output, int8=args.int8, force=args.force, opset=args.opset, data=args.data,
+                    log=lambda m: print(m, file=sys.stderr))
+    print(f"exported to {args.output} (default model: {report['default']})")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import ServeOptions, serve
+
+    if args.max_in_flight < 1:
+        raise EmodrawError(f"--max-in-flight {args.max_in_flight}: needs at least 1")
+    serve(args.checkpoint, args.host, args.port, threads=args.threads,
+          options=ServeOptions(max_in_flight=args.max_in_flight, batch_window_ms=args.batch_window_ms),
+          log=lambda m: print(m, file=sys.stderr, flush=True))
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import report
 
@@ -191,7 +230,8 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,10 @@ class Classifier:
         from .engine import pick_device, set_threads, use_bf16
 
         folder = resolve_model_folder(path)
+        from .export import is_export
+
+        if is_export(folder):
+            return OnnxClassifier.load(folder, threads=threads)
         if folder.is_file():
             raise CheckpointError(f"{folder}: expected a checkpoint folder (model.safetensors + config.json)")
         meta = verify_checkpoint(folder)
@@ -75,22 +79,23 @@ class Classifier:
 
         return encode(self.tokenizer, list(texts), max_length=self.max_length).to(self.device)
 
-    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Raw scores (N, C) as float32."""
+    def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
         from .engine import predict_logits
 
+        return predict_logits(self.model, encoded, batch_size, self.device, self.bf16).numpy()
+
+    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Raw scores (N, C) as float32, in the order of `texts` (computed in length-sorted batches)."""
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return predict_logits(self.model, self.encode(texts), batch_size, self.device, self.bf16).numpy()
+        return self._encoded_logits(self.encode(texts), batch_size)
 
     def details(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
         """For each text: label, scores per label, and whether it was cut at the maximum length."""
         if len(texts) == 0:
             return []
-        from .engine import predict_logits
-
         encoded = self.encode(texts)
-        probs = torch.softmax(predict_logits(self.model, encoded, batch_size, self.device, self.bf16), dim=-1).numpy()
+        probs = torch.softmax(torch.from_numpy(self._encoded_logits(encoded, batch_size)), dim=-1).numpy()
         return [self._row(p, bool(cut)) for p, cut in zip(probs, encoded.truncated)]
 
     def _row(self, probs: np.ndarray, truncated: bool) -> dict[str, Any]:
@@ -121,3 +126,48 @@ class Classifier:
         if found is None:
             raise CheckpointError(f"no {split} data recorded for {self.path}; pass --data FILE")
         return found
+
+
+class OnnxClassifier(Classifier):
+    """The same API over an `emodraw export` folder, run by onnxruntime on the CPU."""
+
+    @classmethod
+    def load(cls, path: str | Path, *, variant: str | None = None, threads: int = 0, **_ignored) -> "OnnxClassifier":
+        import json
+
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        from .backbones import quiet_transformers
+        from .export import EXPORT_META
+
+        folder = Path(path)
+        try:
+            meta = json.loads((folder / EXPORT_META).read_text())
+        except (OSError, ValueError):
+            raise CheckpointError(f"{folder / EXPORT_META}: unreadable export metadata") from None
+        name = variant or meta.get("default", "model.onnx")
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder / name}: missing from the export folder")
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(folder / name), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
+            raise CheckpointError(f"{folder / name}: cannot load ({str(exc).splitlines()[0][:200]})") from None
+        quiet_transformers()
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=int(meta["max_length"]), path=folder)
+        clf.variant = name
+        return clf
+
+    def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
+        from .engine import sorted_batches
+
+        out = np.empty((len(encoded), len(self.labels)), dtype=np.float32)
+        for rows in sorted_batches(encoded.lengths, batch_size):
+            inputs = encoded.batch(rows)
+            feeds = {"input_ids": inputs["input_ids"].numpy(), "attention_mask": inputs["attention_mask"].numpy()}
+            out[rows] = self.model.run(["logits"], feeds)[0]
+        return out
