@@ -110,8 +110,9 @@ def build_parser() -> Parser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, default=0, help="CPU threads for the model (0 = default)")
     p.add_argument("--max-in-flight", type=int, default=64, help="requests in flight before new ones get 429")
-    p.add_argument("--batch-window-ms", type=float, default=2.0,
-                   help="wait this long to batch requests that arrive together (0 = no batching)")
+    p.add_argument("--batch-window-ms", type=float, default=None,
+                   help="wait this long to batch requests that arrive together; 0 = off; default: 2 for "
+                        "PyTorch checkpoints, 0 for ONNX exports (measured, docs/PERFORMANCE.md)")
 
     p = sub.add_parser("report", help="merge the results tables of runs into one markdown table")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")

@@ -16,6 +16,7 @@ import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -29,8 +30,12 @@ MAX_TEXTS = 64
 @dataclass
 class ServeOptions:
     max_in_flight: int = 64
-    batch_window_ms: float = 2.0
+    # None = by backend: 2 ms for PyTorch, off for ONNX. Measured on a 2-core CPU (docs/PERFORMANCE.md):
+    # batching raised PyTorch throughput by half, but lowered ONNX int8's, which runs one short
+    # sentence as fast per sentence as a batch of 32.
+    batch_window_ms: float | None = None
     max_batch: int = 64
+    model_batch_size: int = 32
     max_body_bytes: int = MAX_BODY_BYTES
     max_texts: int = MAX_TEXTS
 
@@ -82,8 +87,9 @@ class Batcher:
     """Collects the texts of requests that arrive within `window` seconds and runs them as one batch
     on a single worker thread (the model is not re-entrant, and one big batch beats many small)."""
 
-    def __init__(self, classifier, window_s: float, max_batch: int):
+    def __init__(self, classifier, window_s: float, max_batch: int, model_batch_size: int = 32):
         self.classifier, self.window_s, self.max_batch = classifier, window_s, max_batch
+        self.run = partial(classifier.details, batch_size=model_batch_size)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emodraw-model")
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
@@ -91,7 +97,7 @@ class Batcher:
     async def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
         if self.window_s <= 0:
-            return await loop.run_in_executor(self.executor, self.classifier.details, texts)
+            return await loop.run_in_executor(self.executor, self.run, texts)
         if self.queue is None:
             self.queue = asyncio.Queue()
             self.task = loop.create_task(self._loop())
@@ -117,7 +123,7 @@ class Batcher:
                 size += len(job[0])
             texts = [t for job_texts, _ in jobs for t in job_texts]
             try:
-                rows = await loop.run_in_executor(self.executor, self.classifier.details, texts)
+                rows = await loop.run_in_executor(self.executor, self.run, texts)
             except Exception as exc:  # a model failure answers every waiting request, never hangs them
                 for _, future in jobs:
                     if not future.done():
@@ -163,9 +169,10 @@ def create_app(classifier, options: ServeOptions | None = None) -> FastAPI:
     options = options or ServeOptions()
     app = FastAPI(title="emodraw", version=__version__,
                   description="Emotion scores (sadness, joy, love, anger, fear, surprise) for English text.")
-    batcher = Batcher(classifier, options.batch_window_ms / 1000, options.max_batch)
-    state = {"in_flight": 0}
     backend = "onnx" if type(classifier).__name__ == "OnnxClassifier" else "pytorch"
+    window_ms = options.batch_window_ms if options.batch_window_ms is not None else (0.0 if backend == "onnx" else 2.0)
+    batcher = Batcher(classifier, window_ms / 1000, options.max_batch, options.model_batch_size)
+    state = {"in_flight": 0}
     page = (resources.files("emodraw") / "resources" / "web" / "index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -174,7 +181,8 @@ def create_app(classifier, options: ServeOptions | None = None) -> FastAPI:
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": str(classifier.path), "backend": backend, "labels": classifier.labels,
+        return {"status": "ok", "model": str(classifier.path), "backend": backend, "batch_window_ms": window_ms,
+                "labels": classifier.labels,
                 "max_length": classifier.max_length, "in_flight": state["in_flight"]}
 
     @app.get("/labels")
