@@ -21,7 +21,7 @@ def files_under(folder):
 def test_run_folder_has_exactly_the_published_layout(tiny_run):
     best = "multiclass_default_tiny-albert_best_checkpoint"
     last = "multiclass_default_tiny-albert_epoch2_checkpoint"
-    expected = {"config.yaml", "metrics.csv", "results.json", "results.md", "evaluation.json",
+    expected = {"config.yaml", "run.json", "metrics.csv", "results.json", "results.md", "evaluation.json",
                 "plots/training_curves.png", "plots/confusion_matrix.png",
                 "state/manifest.json", "state/training_state.json", "state/training_state.safetensors"}
     expected |= {f"checkpoints/{name}/{f}" for name in (best, last) for f in CHECKPOINT_FILES}

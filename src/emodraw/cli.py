@@ -12,8 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import types
-import typing
 from pathlib import Path
 
 from .config import OPTION_NAMES, TrainConfig, available_presets, suggest
@@ -127,51 +125,61 @@ def _add_runtime_options(p: argparse.ArgumentParser) -> None:
 
 
 # -- commands --------------------------------------------------------------------------------------
-def cmd_train(args) -> int:
+def train_config_from_args(args) -> TrainConfig:
+    """Defaults, then --experiment's preset, then --config FILE, then the flags the user typed."""
     from .config import resolve_config
-    from .training import choose_run_dir, train
 
     overrides = {name: getattr(args, name) for name in OPTION_NAMES if hasattr(args, name)}
-    if args.resume and overrides:
+    return resolve_config(args.config_file, **overrides)
+
+
+def cmd_train(args) -> int:
+    from .training import train
+
+    typed = [name for name in OPTION_NAMES if hasattr(args, name)]
+    if args.resume and (typed or args.config_file):
         raise EmodrawError("--resume continues a run with its own saved config; drop the other training options")
+    if args.num_processes < 1:
+        raise EmodrawError(f"--num-processes {args.num_processes}: needs at least 1")
     if args.num_processes > 1:
-        return launch_processes(args, overrides)
+        return launch_processes(args)
     if args.resume:
         result = train(resume=args.resume, progress=args.progress)
     else:
-        config = resolve_config(args.config_file, **overrides)
-        result = train(config, progress=args.progress)
-    if result.rows:
+        result = train(train_config_from_args(args), progress=args.progress)
+    if result.rows:  # only the main process has them; the others stay quiet
         from .reporting import markdown_table
 
         print(markdown_table(result.rows), end="")
-    print(f"run folder: {result.run_dir}")
+        print(f"run folder: {result.run_dir}")
     return 0
 
 
-def launch_processes(args, overrides: dict) -> int:
-    """Re-run this command under `accelerate launch` with N processes (gloo on CPU, NCCL on GPUs)."""
-    from .config import resolve_config
-    from .training import choose_run_dir
-
-    if args.resume:
-        run_dir = Path(args.resume)
-    else:
-        config = resolve_config(args.config_file, **overrides)
-        run_dir = choose_run_dir(config)  # chosen once here, so every process writes to the same folder
-    child = [a for a in sys.argv[1:]]
-    i = child.index("--num-processes") if "--num-processes" in child else None
-    if i is not None:
-        del child[i:i + 2]
-    child = [a for a in child if not a.startswith("--num-processes=")]
-    if not args.resume and "--output-dir" not in child:
-        child += ["--output-dir", str(run_dir)]
+def launch_processes(args) -> int:
+    """Re-run this very command under `accelerate launch` with N processes on this machine
+    (torch.distributed: NCCL on GPUs, gloo on CPUs)."""
     import torch
 
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    command += ["-m", "emodraw.cli", *child]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true"} if not torch.cuda.is_available() else dict(os.environ)
+    from .training import choose_run_dir
+
+    child = list(args.argv)
+    for i, arg in enumerate(child):
+        if arg == "--num-processes":
+            del child[i:i + 2]
+            break
+    child = [a for a in child if not a.startswith("--num-processes=")]
+    if not args.resume and "--output-dir" not in child:
+        # Chosen once here, so that every process writes into the same, new folder.
+        child += ["--output-dir", str(choose_run_dir(train_config_from_args(args)))]
+    n = args.num_processes
+    if torch.cuda.is_available() and torch.cuda.device_count() < n:
+        raise EmodrawError(f"--num-processes {n}: only {torch.cuda.device_count()} GPU(s) visible")
+    # `--multi_gpu` is Accelerate's torchrun-based launcher; without GPUs each process trains on CPU (gloo).
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n),
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "emodraw.cli", *child]
+    env = dict(os.environ)
+    if not torch.cuda.is_available():  # share the cores instead of oversubscribing them
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
     return subprocess.call(command, env=env)
 
 
@@ -237,7 +245,9 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
+    args.argv = argv
     if extra:
         # argparse stops filling `predict`'s TEXT... after an option; take texts given after one.
         if args.command == "predict" and not any(e.startswith("-") for e in extra):

@@ -18,6 +18,67 @@ from .checkpoint import find_checkpoints, verify_checkpoint
 from .errors import CheckpointError
 
 
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin")
+
+
+def load_torch_weights(path: Path):
+    """A state dict in a PyTorch (.pth) file, read with weights_only=True: plain tensors only, so a file
+    that carries code is refused instead of run. The architecture and tokenizer come from the
+    config.json and tokenizer files beside it."""
+    import pickle
+    import zipfile
+
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from .backbones import quiet_transformers
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()
+        detail = next((line for line in reason if "Unsupported global" in line or "GLOBAL" in line), reason[0] if reason else "")
+        raise CheckpointError(f"{path}: refused: it holds pickled objects, not just tensors, and emodraw never runs "
+                              f"code from a file ({detail.strip()[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch weights file ({str(exc).strip().splitlines()[0][:160]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: expected a state dict (parameter name -> tensor)")
+    folder = path.parent
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{path}: needs the model's config.json and tokenizer files in the same folder")
+    quiet_transformers()
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_config(config)
+        model.load_state_dict(state, strict=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: does not fit the config.json beside it ({str(exc).strip().splitlines()[0][:160]})") from None
+    return model, tokenizer
+
+
+def load_checkpoint_folder(folder: Path):
+    """Model, tokenizer and emodraw metadata of a checkpoint folder, after checking its manifest.
+    Weights are read from safetensors only."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .backbones import quiet_transformers
+
+    meta = verify_checkpoint(folder)
+    if not (folder / "model.safetensors").is_file() and not list(folder.glob("model-*.safetensors")):
+        raise CheckpointError(f"{folder}: no model.safetensors (emodraw loads safetensors weights only)")
+    quiet_transformers()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:  # safetensors, tokenizers and transformers each raise their own types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{folder}: cannot load ({first[:200]})") from None
+    return model, tokenizer, meta
+
+
 def resolve_model_folder(path: str | Path) -> Path:
     """A checkpoint folder as given, or the best checkpoint of a run folder."""
     path = Path(path)
@@ -44,28 +105,20 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int = 0) -> "Classifier":
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from .backbones import quiet_transformers
+        """A checkpoint folder, a run folder (its best checkpoint), an export folder (ONNX) or a .pth file."""
         from .engine import pick_device, set_threads, use_bf16
-
-        folder = resolve_model_folder(path)
         from .export import is_export
 
+        folder = resolve_model_folder(path)
         if is_export(folder):
             return OnnxClassifier.load(folder, threads=threads)
-        if folder.is_file():
-            raise CheckpointError(f"{folder}: expected a checkpoint folder (model.safetensors + config.json)")
-        meta = verify_checkpoint(folder)
-        if not (folder / "model.safetensors").is_file() and not list(folder.glob("model-*.safetensors")):
-            raise CheckpointError(f"{folder}: no model.safetensors (emodraw loads safetensors weights only)")
-        quiet_transformers()
         set_threads(threads)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, local_files_only=True)
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{folder}: cannot load ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+        if folder.is_file():
+            if folder.suffix not in PICKLE_SUFFIXES:
+                raise CheckpointError(f"{folder}: expected a checkpoint folder (model.safetensors + config.json) or a .pth file")
+            (model, tokenizer), meta = load_torch_weights(folder), {}
+        else:
+            model, tokenizer, meta = load_checkpoint_folder(folder)
         dev = pick_device(device)
         model.to(dev).eval()
         labels = [model.config.id2label[i] for i in range(model.config.num_labels)]

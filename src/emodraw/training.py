@@ -94,6 +94,64 @@ def _broadcast_path(accelerator, path: Path | None) -> Path:
     return Path(bytes(buffer[buffer != 0].tolist()).decode())
 
 
+def describe_data(files: dict[str, Path | None]) -> dict[str, dict[str, Any]]:
+    """Path, sha256 and line count of each data file: enough to know a rerun sees the same data."""
+    out = {}
+    for split, path in files.items():
+        if path is not None:
+            with open(path, "rb") as handle:
+                lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+            out[split] = {"path": str(Path(path).resolve()), "sha256": file_sha256(path), "lines": lines}
+    return out
+
+
+def _git_commit() -> str | None:
+    """The commit of the emodraw checkout this code runs from, if it runs from one (+ '-dirty')."""
+    import subprocess
+
+    folder = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        if not commit:
+            return None
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_run_manifest(run_dir: Path, config: TrainConfig, data: dict, device: torch.device, world: int, bf16: bool) -> None:
+    """run.json: everything needed to rerun this run and to know what it ran on."""
+    import platform
+    from datetime import datetime, timezone
+
+    from .checkpoint import versions
+
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+    manifest = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "git_commit": _git_commit(),
+        "versions": versions(),
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "data": data,
+        "device": {"type": device.type, "name": device_name, "processes": world, "bf16": bf16,
+                   "cpu_threads": torch.get_num_threads()},
+    }
+    path = run_dir / "run.json"
+    if path.exists():  # a resumed run keeps the original and records each resumption
+        previous = json.loads(path.read_text())
+        previous.setdefault("resumed", []).append(manifest)
+        manifest = previous
+    path.write_text(json.dumps(manifest, indent=1, default=str))
+
+
 def _stderr(message: str) -> None:
     from tqdm import tqdm
 
@@ -111,7 +169,15 @@ class Trainer:
         cpu_only = config.device == "cpu" or not torch.cuda.is_available()
         if config.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA GPU is visible to torch")
-        self.accelerator = Accelerator(cpu=cpu_only, log_with=None if config.report_to == "none" else config.report_to)
+        trackers = None
+        if config.report_to == "tensorboard":
+            try:
+                import tensorboard  # noqa: F401
+            except ImportError:
+                raise ConfigError("--report-to tensorboard: needs TensorBoard (pip install 'emodraw[tensorboard]')") from None
+            trackers = ["tensorboard"]
+        # The logging folder is only known once the run folder is (below); "." satisfies the check here.
+        self.accelerator = Accelerator(cpu=cpu_only, log_with=trackers, project_dir=".")
         self.main = self.accelerator.is_main_process
         self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
         self.device = self.accelerator.device
@@ -134,6 +200,10 @@ class Trainer:
         for part in (self.splits.train, self.splits.val, self.splits.test):
             if part is not None and part.skipped and self.main:
                 log(f"{part.path}: skipped {part.skipped} invalid line(s)")
+
+        self.data_info = describe_data(self.splits.files)
+        if self.main:
+            write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16)
 
         self.backbone = resolve_backbone(config.model)
         self.tokenizer = load_tokenizer(self.backbone, random_init=config.random_init)
@@ -171,6 +241,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.best_epoch, self.bad_epochs = 1, math.inf, 0, 0
         if self.config.report_to != "none":
+            self.accelerator.project_configuration.logging_dir = str(self.run_dir / "logs")
             self.accelerator.init_trackers(self.run_dir.name, config={k: v for k, v in config.to_dict().items() if v is not None})
 
     # -- setup helpers -------------------------------------------------------------------------
@@ -278,10 +349,7 @@ class Trainer:
         return f"multiclass_{self.config.experiment_tag}_{self.backbone.short_name}_{kind}_checkpoint"
 
     def _metadata(self, epoch: int, val: dict[str, Any], saved_from: str) -> dict[str, Any]:
-        data = {}
-        for split, path in self.splits.files.items():
-            if path is not None:
-                data[split] = {"path": str(Path(path).resolve()), "sha256": file_sha256(path)}
+        data = self.data_info
         scores = {k: val[k] for k in ("accuracy", "f1_macro", "f1_weighted", "avg_loss")}
         return {"name": self.run_dir.name, "epoch": epoch, "saved_from": saved_from, "label_names": self.splits.label_names,
                 "validation": scores, "config": self.config.to_dict(), "backbone": self.backbone.short_name, "data": data}
