@@ -112,6 +112,17 @@ def build_parser() -> Parser:
                    help="wait this long to batch requests that arrive together; 0 = off; default: 2 for "
                         "PyTorch checkpoints, 0 for ONNX exports (measured, docs/PERFORMANCE.md)")
 
+    p = sub.add_parser("compare", help="train several models the same way and compare them (table + chart)")
+    p.add_argument("--models", default="", help="comma-separated: Hub ids, folders, the embedded model, tfidf-svm")
+    p.add_argument("--runs", nargs="*", default=[], metavar="RUN_DIR", help="finished runs to include as they are")
+    p.add_argument("--epochs", type=int, default=None, help="epochs for every encoder (default: the default job's)")
+    p.add_argument("--portion", type=float, default=1.0, help="fraction of the training data (stratified)")
+    p.add_argument("--seeds", type=int, default=1, help="train each model with seeds 1..K; report mean ± std")
+    p.add_argument("--output-dir", default="compare", metavar="DIR")
+    p.add_argument("--data-dir", default=None, metavar="DIR")
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+
     p = sub.add_parser("report", help="merge the results tables of runs into one markdown table")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--output", metavar="FILE.md", help="also write the table to this file")
@@ -229,6 +240,22 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .compare import compare
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models and not args.runs:
+        raise EmodrawError("nothing to compare: give --models A,B,... and/or --runs RUN_DIR ...")
+    if not 0 < args.portion <= 1:
+        raise EmodrawError(f"--portion {args.portion}: must be in (0, 1]")
+    compare(models, args.output_dir, epochs=args.epochs, portion=args.portion, seeds=args.seeds, runs=args.runs,
+            data_dir=args.data_dir, learning_rate=args.learning_rate, batch_size=args.batch_size,
+            log=lambda m: print(m, file=sys.stderr))
+    print((Path(args.output_dir) / "compare.md").read_text(), end="")
+    print(f"table: {Path(args.output_dir) / 'compare.md'}  chart: {Path(args.output_dir) / 'compare.png'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import report
 
@@ -239,7 +266,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve,
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "compare": cmd_compare,
             "report": cmd_report}
 
 

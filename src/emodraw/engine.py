@@ -33,6 +33,20 @@ def cpu_has_fast_bf16() -> bool:
     return False
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux), for reports that name the machine."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def pick_device(preference: str = "auto") -> torch.device:
     if preference == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA GPU is visible to torch")

@@ -124,15 +124,13 @@ def _git_commit() -> str | None:
 
 def write_run_manifest(run_dir: Path, config: TrainConfig, data: dict, device: torch.device, world: int, bf16: bool) -> None:
     """run.json: everything needed to rerun this run and to know what it ran on."""
-    import platform
     from datetime import datetime, timezone
 
     from .checkpoint import versions
 
-    if device.type == "cuda":
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = platform.processor() or platform.machine()
+    from .engine import cpu_name
+
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     manifest = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,

@@ -1,0 +1,177 @@
+"""`emodraw compare`: train several models the same way (or reuse finished runs) and put them side by
+side -- size, test scores over seeds, training time, CPU inference speed -- as a table and a chart.
+
+Besides encoders (Hub ids, folders, the embedded model) it knows one classic baseline, `tfidf-svm`:
+scikit-learn TF-IDF over word 1-2-grams and a linear SVM, trained in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine import cpu_name
+from .errors import EmodrawError
+
+TFIDF = "tfidf-svm"
+
+
+def tfidf_svm_run(splits, seed: int, out: Path) -> dict[str, Any]:
+    """Fit TF-IDF (1-2-grams) + LinearSVC on train; score test; save it without pickle (JSON + npz)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    from .evaluation import compute_metrics
+
+    started = time.perf_counter()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+    features = vectorizer.fit_transform(splits.train.texts)
+    svm = LinearSVC(C=1.0, random_state=seed).fit(features, splits.ids(splits.train))
+    seconds = time.perf_counter() - started
+    test = splits.test or splits.val
+    started = time.perf_counter()
+    scores = svm.decision_function(vectorizer.transform(test.texts))  # (N, C)
+    per_second = len(test) / (time.perf_counter() - started)
+    metrics = compute_metrics(scores, splits.ids(test), splits.label_names)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vocabulary.json").write_text(json.dumps({k: int(v) for k, v in vectorizer.vocabulary_.items()}))
+    np.savez(out / "weights.npz", idf=vectorizer.idf_, coef=svm.coef_, intercept=svm.intercept_)
+    size = sum(p.stat().st_size for p in out.iterdir())
+    parameters = int(svm.coef_.size + svm.intercept_.size)
+    return {"metrics": metrics, "train_seconds": seconds, "device": cpu_name(), "parameters": parameters,
+            "bytes": size, "cpu_sentences_per_s": per_second, "run": str(out)}
+
+
+def cpu_inference_speed(checkpoint: Path, texts: list[str]) -> float:
+    from .predict import Classifier
+
+    clf = Classifier.load(checkpoint, device="cpu")
+    clf.logits(texts[:64], batch_size=32)  # warm-up
+    started = time.perf_counter()
+    clf.logits(texts, batch_size=32)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def summarise_run(run_dir: Path, texts: list[str]) -> dict[str, Any]:
+    """Scores of a finished emodraw run's best checkpoint, its size, training time and CPU speed."""
+    import csv
+
+    from safetensors import safe_open
+
+    from .checkpoint import find_checkpoints
+
+    run_dir = Path(run_dir)
+    best = find_checkpoints(run_dir).get("best")
+    results, evaluation = run_dir / "results.json", run_dir / "evaluation.json"
+    if best is None or not results.is_file() or not evaluation.is_file():
+        raise EmodrawError(f"{run_dir}: not a finished emodraw run with a best checkpoint")
+    metrics = json.loads(evaluation.read_text())["best"]
+    with open(run_dir / "metrics.csv") as handle:
+        seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
+    manifest = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    device = manifest.get("device", {})
+    weights = best / "model.safetensors"
+    with safe_open(str(weights), "pt") as handle:
+        parameters = sum(int(np.prod(handle.get_slice(k).get_shape())) for k in handle.keys())
+    return {"metrics": metrics, "train_seconds": seconds, "device": device.get("name", "?"), "parameters": parameters,
+            "bytes": weights.stat().st_size, "cpu_sentences_per_s": cpu_inference_speed(best, texts), "run": str(run_dir)}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def compare(models: list[str], output_dir: str | Path, *, epochs: int | None = None, portion: float = 1.0,
+            seeds: int = 1, runs: list[str] | None = None, log=print, **train_options) -> list[dict[str, Any]]:
+    from .data import load_splits
+    from .training import train
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if seeds < 1:
+        raise EmodrawError(f"--seeds {seeds}: needs at least 1")
+    data_options = {k: train_options.get(k) for k in ("data_dir", "train_file", "val_file", "test_file")}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    test_texts = None
+    for seed in range(1, seeds + 1):
+        splits = load_splits(**data_options, portion=portion, seed=seed)
+        test_texts = (splits.test or splits.val).texts
+        for model in models:
+            if model == TFIDF:
+                groups.setdefault(TFIDF, []).append(tfidf_svm_run(splits, seed, out / "runs" / f"{TFIDF}-seed{seed}"))
+                continue
+            extra = {"epochs": epochs} if epochs else {}
+            run = train(model=model, portion=portion, seed=seed, plots=False, save_state=False,
+                        output_dir=str(out / "runs" / f"{Path(model).name or 'model'}-seed{seed}"), progress=False,
+                        **extra, **{k: v for k, v in train_options.items() if v is not None})
+            groups.setdefault(model, []).append(summarise_run(run.run_dir, test_texts))
+            log(f"{model} seed {seed}: test accuracy {groups[model][-1]['metrics']['accuracy'] * 100:.2f} %")
+    for run_dir in runs or []:
+        if test_texts is None:
+            test_texts = load_splits(**data_options).test.texts
+        summary = summarise_run(Path(run_dir), test_texts)
+        config = json.loads((Path(run_dir) / "run.json").read_text())["config"] if (Path(run_dir) / "run.json").is_file() else {}
+        groups.setdefault(f"{config.get('model', run_dir)} ({Path(run_dir).name})", []).append(summary)
+
+    rows = []
+    for name, items in groups.items():
+        row = {"model": name, "seeds": len(items), "parameters": items[0]["parameters"], "bytes": items[0]["bytes"],
+               "device": items[0]["device"], "runs": [i["run"] for i in items]}
+        for key in ("accuracy", "f1_macro", "f1_weighted"):
+            row[key], row[f"{key}_std"] = _mean_std([i["metrics"][key] for i in items])
+        row["train_seconds"], _ = _mean_std([i["train_seconds"] for i in items])
+        row["cpu_sentences_per_s"], _ = _mean_std([i["cpu_sentences_per_s"] for i in items])
+        row["per_class_f1"] = {c: statistics.mean(i["metrics"]["per_class"][c]["f1"] for i in items)
+                               for c in items[0]["metrics"]["per_class"]}
+        rows.append(row)
+    (out / "compare.json").write_text(json.dumps(rows, indent=1))
+    (out / "compare.md").write_text(markdown(rows, cpu_name()))
+    chart(rows, out / "compare.png")
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
+    lines = ["| model | parameters | size on disk | test accuracy (%) | macro F1 (%) | weighted F1 (%) | seeds | "
+             "training s (device) | CPU inference sentences/s |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pm = lambda k: f"{r[k] * 100:.2f} ± {r[k + '_std'] * 100:.2f}"  # noqa: E731
+        lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 2**20:.1f} MiB | {pm('accuracy')} | "
+                     f"{pm('f1_macro')} | {pm('f1_weighted')} | {r['seeds']} | {r['train_seconds']:.1f} ({r['device']}) | "
+                     f"{r['cpu_sentences_per_s']:.0f} |")
+    names = list(rows[0]["per_class_f1"]) if rows else []
+    lines += ["", "Per-class F1 (%), mean over seeds:", "", "| model | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)]
+    for r in rows:
+        lines.append(f"| {r['model']} | " + " | ".join(f"{r['per_class_f1'][n] * 100:.2f}" for n in names) + " |")
+    lines += ["", f"CPU inference: batch 32, length-sorted, on {cpu}; scores on the test split, best-validation-loss checkpoint."]
+    return "\n".join(lines) + "\n"
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows) + 2), 4.5))
+    for offset, key, label in ((-0.2, "accuracy", "accuracy"), (0.2, "f1_macro", "macro F1")):
+        values = [r[key] * 100 for r in rows]
+        errors = [r[key + "_std"] * 100 for r in rows]
+        bars = ax.bar(x + offset, values, 0.4, yerr=errors, capsize=3, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_xticks(x, [r["model"] for r in rows], rotation=15, ha="right")
+    low = min([r["f1_macro"] * 100 for r in rows] + [100])
+    ax.set_ylim(max(0, low - 10), 100)
+    ax.set_ylabel("% on test")
+    ax.set_title("emodraw compare")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
