@@ -47,13 +47,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field; defaults are SUPPRESSed so only flags the user typed override."""
     group = parser.add_argument_group("training options (defaults: the offline default job)")
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         kind = _base_type(str(f.type))
         help_text = f"{f.metadata.get('help', '')} [{kind.__name__}, default: {f.default}]"
         if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         else:
-            group.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(), help=help_text)
+            group.add_argument(*flags, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=kind.__name__.upper(), help=help_text)
     parser.add_argument("--config", dest="config_file", metavar="FILE.yaml", help="YAML file of options (flags override it)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last finished epoch")
     parser.add_argument("--num-processes", type=int, default=1, metavar="N",
