@@ -16,10 +16,9 @@ from .engine import autocast
 
 
 class EagerStep:
-    def __init__(self, model, optimizer, *, forward=None, device: torch.device, bf16: bool, max_grad_norm: float,
+    def __init__(self, model, optimizer, *, device: torch.device, bf16: bool, max_grad_norm: float,
                  label_smoothing: float, world: int = 1, class_weights: torch.Tensor | None = None):
         self.model, self.optimizer = model, optimizer
-        self.forward = forward or model
         self.device, self.bf16 = device, bf16
         self.max_grad_norm, self.label_smoothing, self.world = max_grad_norm, label_smoothing, world
         self.class_weights = class_weights
@@ -27,7 +26,7 @@ class EagerStep:
 
     def _body(self, input_ids, attention_mask, labels, scale: float) -> torch.Tensor:
         with autocast(self.device, self.bf16):
-            logits = self.forward(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, C)
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, C)
         losses = torch.nn.functional.cross_entropy(logits.float(), labels, weight=self.class_weights, reduction="none",
                                                    label_smoothing=self.label_smoothing)  # (B,)
         (losses.sum() * scale).backward()

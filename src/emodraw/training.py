@@ -183,59 +183,20 @@ class Trainer:
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.main
         set_threads(config.threads)
 
-        self.run_dir = _broadcast_path(self.accelerator, run_dir or (choose_run_dir(config) if self.main else None))
-        if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "checkpoints").mkdir(exist_ok=True)
-            clean_leftovers(self.run_dir / "checkpoints")
-            clean_leftovers(self.run_dir)
-            if not resume:  # written first, so even a run that fails at once says what was asked
-                (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-        self.accelerator.wait_for_everyone()
-
+        self._prepare_run_dir(run_dir)
         self.splits: Splits = load_splits(config.data_dir, config.train_file, config.val_file, config.test_file,
                                           portion=config.portion, seed=config.seed, skip_invalid=config.skip_invalid)
         for part in (self.splits.train, self.splits.val, self.splits.test):
             if part is not None and part.skipped and self.main:
                 log(f"{part.path}: skipped {part.skipped} invalid line(s)")
-
         self.data_info = describe_data(self.splits.files)
         if self.main:
             write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16)
-
-        self.backbone = resolve_backbone(config.model)
-        self.tokenizer = load_tokenizer(self.backbone, random_init=config.random_init)
-        torch.manual_seed(config.seed)  # before the head exists: its initialisation follows the seed
-        model = load_classifier(self.backbone, self.splits.label_names, random_init=config.random_init,
-                                vocab_size=len(self.tokenizer))
-        if config.freeze_embeddings:
-            model.get_input_embeddings().weight.requires_grad_(False)
-        fuse_activations(model)
-        self.n_params = sum(p.numel() for p in model.parameters())
-        self.model = self.accelerator.prepare_model(model)
-        if config.compile:
-            compile_layers(self.accelerator.unwrap_model(self.model))
-        self.forward = self.model
-
+        self._prepare_model()
         self.train_data = self._encode(self.splits.train)
         self.val_data = self._encode(self.splits.val)
         self.steps_per_epoch = len(self._epoch_batches(0))
-        self.optimizer = self._make_optimizer()
-        from transformers import get_linear_schedule_with_warmup
-
-        total = self.steps_per_epoch * config.epochs
-        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(config.warmup_ratio * total), total)
-        # Base rates as host floats: with device-tensor rates each scheduler step would otherwise
-        # compute on (and copy between) device tensors.
-        self.scheduler.base_lrs = [float(lr) for lr in self.scheduler.base_lrs]
-        weights = class_weights(self.splits.ids(self.splits.train), len(self.splits.label_names), config.class_weights)
-        common = dict(forward=self.forward, device=self.device, bf16=self.bf16, max_grad_norm=config.max_grad_norm,
-                      label_smoothing=config.label_smoothing, world=self.world,
-                      class_weights=None if weights is None else weights.to(self.device))
-        if self.use_graphs:
-            self.step = GraphedStep(self.model, self.optimizer, batch_size=config.batch_size, log=log, **common)
-        else:
-            self.step = EagerStep(self.model, self.optimizer, **common)
+        self._prepare_optimisation()
         self.history: list[dict[str, float]] = []
         self.start_epoch, self.best_loss, self.best_epoch, self.bad_epochs = 1, math.inf, 0, 0
         if self.config.report_to != "none":
@@ -243,6 +204,51 @@ class Trainer:
             self.accelerator.init_trackers(self.run_dir.name, config={k: v for k, v in config.to_dict().items() if v is not None})
 
     # -- setup helpers -------------------------------------------------------------------------
+    def _prepare_run_dir(self, run_dir: Path | None) -> None:
+        self.run_dir = _broadcast_path(self.accelerator, run_dir or (choose_run_dir(self.config) if self.main else None))
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+            clean_leftovers(self.run_dir / "checkpoints")  # what a killed run left half-written
+            clean_leftovers(self.run_dir)
+            if not self.resume:  # written first, so even a run that fails at once says what was asked
+                (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        self.accelerator.wait_for_everyone()
+
+    def _prepare_model(self) -> None:
+        cfg = self.config
+        self.backbone = resolve_backbone(cfg.model)
+        self.tokenizer = load_tokenizer(self.backbone, random_init=cfg.random_init)
+        torch.manual_seed(cfg.seed)  # before the head exists: its initialisation follows the seed
+        model = load_classifier(self.backbone, self.splits.label_names, random_init=cfg.random_init,
+                                vocab_size=len(self.tokenizer))
+        if cfg.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
+        fuse_activations(model)
+        if cfg.compile:
+            compile_layers(model)
+        self.n_params = sum(p.numel() for p in model.parameters())
+        self.model = self.accelerator.prepare_model(model)  # DDP-wrapped when there are several processes
+
+    def _prepare_optimisation(self) -> None:
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        self.optimizer = self._make_optimizer()
+        total = self.steps_per_epoch * cfg.epochs
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(cfg.warmup_ratio * total), total)
+        # Base rates as host floats: with device-tensor rates each scheduler step would otherwise
+        # compute on (and copy between) device tensors.
+        self.scheduler.base_lrs = [float(lr) for lr in self.scheduler.base_lrs]
+        weights = class_weights(self.splits.ids(self.splits.train), len(self.splits.label_names), cfg.class_weights)
+        common = dict(device=self.device, bf16=self.bf16, max_grad_norm=cfg.max_grad_norm,
+                      label_smoothing=cfg.label_smoothing, world=self.world,
+                      class_weights=None if weights is None else weights.to(self.device))
+        if self.use_graphs:
+            self.step = GraphedStep(self.model, self.optimizer, batch_size=cfg.batch_size, log=self.log, **common)
+        else:
+            self.step = EagerStep(self.model, self.optimizer, **common)
+
     def _encode(self, examples) -> Encoded:
         return encode(self.tokenizer, examples.texts, self.splits.ids(examples), self.config.max_length).to(self.device)
 
