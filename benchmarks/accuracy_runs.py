@@ -139,12 +139,12 @@ def best_row_from(record: dict) -> dict:
 
 
 def device_description(device: str) -> str:
-    import platform
-
     import torch
     import transformers
 
-    name = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else platform.processor() or "cpu"
+    from emodraw.engine import cpu_name
+
+    name = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else cpu_name()
     return f"{name}; torch {torch.__version__}, transformers {transformers.__version__}"
 
 

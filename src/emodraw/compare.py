@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from .engine import cpu_name
 from .errors import EmodrawError
@@ -74,7 +75,7 @@ def summarise_run(run_dir: Path, texts: list[str]) -> dict[str, Any]:
     with open(run_dir / "metrics.csv") as handle:
         seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
     manifest = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    device = manifest.get("device", {})
+    device = manifest.get("device", {"name": "device not recorded"})
     weights = best / "model.safetensors"
     with safe_open(str(weights), "pt") as handle:
         parameters = sum(int(np.prod(handle.get_slice(k).get_shape())) for k in handle.keys())
@@ -115,7 +116,7 @@ def compare(models: list[str], output_dir: str | Path, *, epochs: int | None = N
         if test_texts is None:
             test_texts = load_splits(**data_options).test.texts
         summary = summarise_run(Path(run_dir), test_texts)
-        config = json.loads((Path(run_dir) / "run.json").read_text())["config"] if (Path(run_dir) / "run.json").is_file() else {}
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
         groups.setdefault(f"{config.get('model', run_dir)} ({Path(run_dir).name})", []).append(summary)
 
     rows = []
