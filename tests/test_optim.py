@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -41,3 +42,32 @@ def test_layer_wise_lr_decay_and_no_decay_for_norms(tiny_albert):
     assert wd_of[id(named["bert.encoder.layer.0.output.dense.bias"])] == 0.0
     assert wd_of[id(named["bert.encoder.layer.0.output.dense.weight"])] == 0.1
     assert sum(len(g["params"]) for g in groups) == len(named)
+
+
+def test_a_step_ignores_stale_gradients(tiny_albert):
+    """After a CUDA-graph replay `.grad` still holds the graph's buffers; an eager step must not add to them."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from emodraw.engine import encode
+    from emodraw.optim import make_optimizer
+    from emodraw.steps import EagerStep
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_albert)
+    data = encode(tokenizer, ["i feel good", "i am sad", "so angry", "how scary"], [1, 0, 3, 4])
+    inputs = data.batch(np.arange(4))
+    labels = inputs.pop("labels")
+
+    def one_step(stale: bool):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(tiny_albert, num_labels=6)
+        model.eval()  # no dropout: the two runs must be identical
+        optimizer = make_optimizer(parameter_groups(model, 1e-2, 0.0), torch.device("cpu"), graphs=False)
+        if stale:
+            for p in model.parameters():
+                p.grad = torch.full_like(p, 5.0)
+        EagerStep(model, optimizer, device=torch.device("cpu"), bf16=False, max_grad_norm=0.0, label_smoothing=0.0)(
+            dict(inputs), labels, 4)
+        return [p.detach().clone() for p in model.parameters()]
+
+    for clean, stale in zip(one_step(False), one_step(True)):
+        assert torch.equal(clean, stale)

@@ -41,6 +41,9 @@ class EagerStep:
         DDP averages gradients over processes; scaling by world / global_count makes the result the
         mean over the global batch, whatever each process's share of it was.
         """
+        # Gradients start from nothing: after a CUDA-graph replay `.grad` still points at the graph's
+        # buffers, and backward would add to them.
+        self.optimizer.zero_grad(set_to_none=True)
         loss = self._body(inputs["input_ids"], inputs["attention_mask"], labels, self.world / global_count)
         self.optimizer.zero_grad(set_to_none=True)
         return loss
