@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 
-def measure(predict_batch, predict_one, texts, gold, labels, latency_n: int, batch_size: int) -> dict:
+def measure(predict_batch, predict_one, texts, gold, latency_n: int) -> dict:
     predict_batch(texts[:64])  # warm-up: first-call allocations and lazy initialisation
     start = time.perf_counter()
     predicted = predict_batch(texts)
@@ -71,13 +71,13 @@ def main(argv=None) -> int:
         pipe = pipeline("text-classification", model=str(checkpoint), tokenizer=str(checkpoint), device=-1)
         rows["HF pipeline, PyTorch fp32"] = measure(
             lambda xs: [r["label"] for r in pipe(xs, batch_size=args.batch_size, truncation=True)],
-            lambda x: pipe(x, truncation=True), texts, gold, torch_clf.labels, args.latency_n, args.batch_size)
+            lambda x: pipe(x, truncation=True), texts, gold, args.latency_n)
         rows["HF pipeline, PyTorch fp32"]["bytes"] = (checkpoint / "model.safetensors").stat().st_size
         del pipe
 
         def clf_row(clf, bytes_on_disk):
             row = measure(lambda xs: [clf.labels[i] for i in clf.logits(xs, args.batch_size).argmax(-1)],
-                          lambda x: clf.logits([x], 1), texts, gold, clf.labels, args.latency_n, args.batch_size)
+                          lambda x: clf.logits([x], 1), texts, gold, args.latency_n)
             row["bytes"] = bytes_on_disk
             return row
 

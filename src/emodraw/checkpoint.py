@@ -11,7 +11,6 @@ crash at any moment leaves either the old complete checkpoint or the new complet
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from .data import file_sha256
 from .errors import CheckpointError
 
 METADATA_FILE = "emodraw.json"
@@ -46,14 +46,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync_tree(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
@@ -72,7 +64,7 @@ def write_manifest(folder: Path) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != MANIFEST_FILE:
             name = path.relative_to(folder).as_posix()
-            files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
     (folder / MANIFEST_FILE).write_text(json.dumps({"format": FORMAT_VERSION, "files": files}, indent=1))
 
 
@@ -188,7 +180,7 @@ def verify_checkpoint(folder: Path) -> dict[str, Any]:
                 raise CheckpointError(f"{path}: missing (listed in {MANIFEST_FILE})")
             if path.stat().st_size != entry.get("bytes"):
                 raise CheckpointError(f"{path}: {path.stat().st_size} bytes, expected {entry.get('bytes')} (truncated or altered)")
-            if _sha256(path) != entry.get("sha256"):
+            if file_sha256(path) != entry.get("sha256"):
                 raise CheckpointError(f"{path}: sha256 does not match {MANIFEST_FILE} (altered or corrupted)")
     meta_path = folder / METADATA_FILE
     if not meta_path.is_file():

@@ -124,7 +124,7 @@ def export(checkpoint: str | Path, output: str | Path, *, int8: bool = False, fo
     if output.exists() and any(output.iterdir()):
         raise EmodrawError(f"--output {output}: not empty; choose a new folder")
     clf = Classifier.load(checkpoint, device="cpu", precision="fp32")
-    if not isinstance(clf, Classifier) or isinstance(clf, OnnxClassifier):
+    if isinstance(clf, OnnxClassifier):
         raise EmodrawError(f"{checkpoint}: already an ONNX export")
     path = Path(data) if data else clf.data_file("val")
     examples = read_examples(path, labels=clf.labels, skip_invalid=True)

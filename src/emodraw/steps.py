@@ -80,7 +80,6 @@ class GraphedStep(EagerStep):
                 self.disabled = True
                 self.log(f"CUDA graphs off ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); training eagerly")
                 torch.cuda.synchronize()
-                self.optimizer.zero_grad(set_to_none=True)
                 return super().__call__(inputs, labels, global_count)
         entry.input_ids.copy_(inputs["input_ids"])
         entry.attention_mask.copy_(inputs["attention_mask"])
