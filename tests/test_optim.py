@@ -71,3 +71,37 @@ def test_a_step_ignores_stale_gradients(tiny_albert):
 
     for clean, stale in zip(one_step(False), one_step(True)):
         assert torch.equal(clean, stale)
+
+
+def _rdrop_updates(tiny_albert, alpha: float, dropout: bool):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from emodraw.engine import encode
+    from emodraw.optim import make_optimizer
+    from emodraw.steps import EagerStep
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_albert)
+    data = encode(tokenizer, ["i feel good", "i am sad", "so angry", "how scary"], [1, 0, 3, 4])
+    inputs = data.batch(np.arange(4))
+    labels = inputs.pop("labels")
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_albert, num_labels=6, classifier_dropout_prob=0.5)
+    model.train(dropout)
+    optimizer = make_optimizer(parameter_groups(model, 1e-2, 0.0), torch.device("cpu"), graphs=False)
+    step = EagerStep(model, optimizer, device=torch.device("cpu"), bf16=False, max_grad_norm=0.0, label_smoothing=0.0,
+                     rdrop_alpha=alpha)
+    torch.manual_seed(1)
+    loss = float(step(dict(inputs), labels, 4))
+    return loss, [p.detach().clone() for p in model.parameters()]
+
+
+def test_rdrop_adds_the_consistency_term_only_where_dropout_differs(tiny_albert):
+    # Without dropout the two passes agree: the KL term is zero and the step is the plain one.
+    plain_loss, plain = _rdrop_updates(tiny_albert, 0.0, dropout=False)
+    rdrop_loss, rdrop = _rdrop_updates(tiny_albert, 1.0, dropout=False)
+    assert rdrop_loss == pytest.approx(plain_loss, rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, rdrop))
+    # With dropout the two passes differ, and the KL term changes the update of the classifier.
+    _, weak = _rdrop_updates(tiny_albert, 1e-9, dropout=True)
+    _, strong = _rdrop_updates(tiny_albert, 5.0, dropout=True)
+    assert not torch.allclose(weak[-2], strong[-2], atol=1e-6)

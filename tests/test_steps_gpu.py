@@ -7,9 +7,11 @@ import torch
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-def test_graphed_steps_match_eager_steps(tiny_albert):
+@pytest.mark.parametrize("fused", [False, True])
+def test_graphed_steps_match_eager_steps(tiny_albert, fused):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from emodraw import fused_albert
     from emodraw.engine import encode
     from emodraw.optim import make_optimizer, parameter_groups
     from emodraw.steps import EagerStep, GraphedStep
@@ -22,13 +24,15 @@ def test_graphed_steps_match_eager_steps(tiny_albert):
     # full batches of 16 replay graphs; the 8-sentence one runs eagerly between replays
     batches = ([np.arange(i, i + 16) for i in range(0, 48, 16)] + [np.arange(48, 56)]) * 3
 
-    def losses(graphs: bool):
+    def losses(graphs: bool, fused: bool):
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(tiny_albert, num_labels=6).to(device)
         model.config.classifier_dropout_prob = 0.0
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
+        if fused:
+            assert fused_albert.install(model) == 1
         opt = make_optimizer(parameter_groups(model, 1e-3, 0.01), device, graphs)
         kw = dict(device=device, bf16=False, max_grad_norm=1.0, label_smoothing=0.0)
         step = GraphedStep(model, opt, batch_size=16, **kw) if graphs else EagerStep(model, opt, **kw)
@@ -41,5 +45,5 @@ def test_graphed_steps_match_eager_steps(tiny_albert):
             assert step.graphs and not step.disabled
         return out
 
-    eager, graphed = losses(False), losses(True)
+    eager, graphed = losses(False, False), losses(True, fused)
     assert graphed == pytest.approx(eager, rel=1e-4, abs=1e-5)

@@ -137,3 +137,17 @@ def test_early_stopping_stops_after_patience_epochs_without_a_lower_val_loss(tmp
     assert [r["epoch"] for r in run.history] == [1, 2, 3, 4]
     assert run.rows[0]["epochs"] == 4 and run.rows[0]["checkpoint_saved_from"] == "Epoch 4"
     assert verify_checkpoint(run.checkpoints["best"])["epoch"] == 2
+
+
+def test_select_by_val_score_keeps_the_epoch_with_the_best_validation_score(tmp_path, tiny_albert, small_data):
+    from emodraw.reporting import SAVED_FROM_BEST_SCORE
+
+    options = {**TINY_OPTIONS, "epochs": 3, "plots": False, "save_state": False}
+    result = train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "run"), progress=False,
+                   select_by="val_score", **options)
+    scores = [(r["val_accuracy"] + r["val_f1_macro"]) / 2 for r in result.history]
+    meta = verify_checkpoint(result.checkpoints["best"])
+    assert meta["epoch"] == 1 + scores.index(max(scores))
+    assert meta["saved_from"] == SAVED_FROM_BEST_SCORE
+    rows = json.loads((result.run_dir / "results.json").read_text())
+    assert rows[1]["checkpoint_saved_from"] == SAVED_FROM_BEST_SCORE and rows[1]["epoch"] == meta["epoch"]

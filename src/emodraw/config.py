@@ -23,6 +23,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("none", "tensorboard")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
+SELECT_BY = ("val_loss", "val_score")
 
 
 def _opt(default, help: str, **kw):
@@ -55,8 +56,10 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing of the training loss")
     freeze_embeddings: bool = _opt(True, "keep the word-embedding matrix frozen (about 1.7x faster on CPU)")
     class_weights: str = _opt("none", "weight the loss by class frequency: none, balanced (1/n) or sqrt (1/sqrt n)")
+    rdrop_alpha: float = _opt(0.0, "R-Drop: each batch passes twice (two dropout draws); add alpha x their symmetric KL (0 = off)")
     layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
-    early_stopping_patience: int = _opt(0, "stop after this many epochs without a lower validation loss (0 = off)")
+    select_by: str = _opt("val_loss", "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)")
+    early_stopping_patience: int = _opt(0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)")
     seed: int = _opt(42, "seed for the head's initialisation, data order and portion")
     # engine
     precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16")
@@ -64,6 +67,7 @@ class TrainConfig:
     eval_batch_size: int = _opt(128, "batch size for validation and test")
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
     compile: bool = _opt(False, "torch.compile the encoder layers (fewer, fused kernels; costs compile time)")
+    fused_encoder: bool = _opt(True, "ALBERT on GPUs: one Q/K/V GEMM, shared-layer gradients summed in one GEMM (same results, fewer kernels)")
     cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output
@@ -84,7 +88,7 @@ class TrainConfig:
             bad("portion", "must be in (0, 1]")
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
             bad("learning_rate", "must be a positive number")
-        for name in ("weight_decay", "max_grad_norm"):
+        for name in ("weight_decay", "max_grad_norm", "rdrop_alpha"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 bad(name, "must be a number >= 0")
@@ -101,7 +105,7 @@ class TrainConfig:
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
             bad("layer_lr_decay", "must be in (0, 1]")
         for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS),
-                              ("class_weights", CLASS_WEIGHTS)):
+                              ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY)):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if not isinstance(self.model, str) or not self.model.strip():

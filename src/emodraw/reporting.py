@@ -9,6 +9,12 @@ from typing import Any, Iterable
 from .errors import EmodrawError
 
 SAVED_FROM_BEST = "The epoch with the lowest validation loss"
+SAVED_FROM_BEST_SCORE = "The epoch with the highest validation (accuracy + macro F1) / 2"
+
+
+def saved_from_best(select_by: str) -> str:
+    """The table's "Checkpoint Saved From" text for the best checkpoint under a selection rule."""
+    return SAVED_FROM_BEST_SCORE if select_by == "val_score" else SAVED_FROM_BEST
 COLUMNS = ("Experiment No.", "Model", "Checkpoint Saved From", "Checkpoint File", "Accuracy (%)", "F1 Score (%)",
            "Avg Loss", "Learning Rate", "Batch Size", "Training Epochs", "Data Portion Used (%)")
 ROW_KEYS = ("experiment", "model", "checkpoint_saved_from", "checkpoint_file", "accuracy", "f1_macro", "f1_weighted",

@@ -17,19 +17,31 @@ from .engine import autocast
 
 class EagerStep:
     def __init__(self, model, optimizer, *, device: torch.device, bf16: bool, max_grad_norm: float,
-                 label_smoothing: float, world: int = 1, class_weights: torch.Tensor | None = None):
+                 label_smoothing: float, world: int = 1, class_weights: torch.Tensor | None = None,
+                 rdrop_alpha: float = 0.0):
         self.model, self.optimizer = model, optimizer
         self.device, self.bf16 = device, bf16
         self.max_grad_norm, self.label_smoothing, self.world = max_grad_norm, label_smoothing, world
-        self.class_weights = class_weights
+        self.class_weights, self.rdrop_alpha = class_weights, rdrop_alpha
         self.params = [p for p in model.parameters() if p.requires_grad]
 
     def _body(self, input_ids, attention_mask, labels, scale: float) -> torch.Tensor:
+        rdrop = self.rdrop_alpha > 0
+        if rdrop:  # R-Drop: the batch twice (two dropout draws), in one forward pass
+            input_ids, attention_mask, labels = input_ids.repeat(2, 1), attention_mask.repeat(2, 1), labels.repeat(2)
         with autocast(self.device, self.bf16):
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, C)
-        losses = torch.nn.functional.cross_entropy(logits.float(), labels, weight=self.class_weights, reduction="none",
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()  # (B, C)
+        losses = torch.nn.functional.cross_entropy(logits, labels, weight=self.class_weights, reduction="none",
                                                    label_smoothing=self.label_smoothing)  # (B,)
-        (losses.sum() * scale).backward()
+        objective = losses
+        if rdrop:
+            losses = losses.view(2, -1).mean(0)  # per sentence, as reported
+            first, second = torch.log_softmax(logits, -1).chunk(2)
+            kl = torch.nn.functional.kl_div
+            symmetric = (kl(first, second, log_target=True, reduction="none")
+                         + kl(second, first, log_target=True, reduction="none")).sum(-1) / 2
+            objective = losses + self.rdrop_alpha * symmetric
+        (objective.sum() * scale).backward()
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
         self.optimizer.step()
@@ -98,7 +110,8 @@ class GraphedStep(EagerStep):
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for _ in range(2):
+            # The first capture warms up twice (lazy cuBLAS/attention set-up); later widths need once.
+            for _ in range(1 if self.graphs else 2):
                 self.optimizer.zero_grad(set_to_none=True)
                 self._body(static.input_ids, static.attention_mask, static.labels, scale)
         torch.cuda.current_stream().wait_stream(side)

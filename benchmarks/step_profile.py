@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Where one training step's time goes: kernels launched and GPU time per step, for the stock and the
+fused ALBERT encoder, eager and replayed as a CUDA graph (albert-base-v2 architecture, random weights,
+batch 64, one padded width).
+
+    python benchmarks/step_profile.py --device cuda [--width 24] [--steps 50]
+    python benchmarks/step_profile.py --device cpu --steps 3 --tiny     # mechanics only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+
+def build(tiny: bool, device: torch.device, fused: bool):
+    from transformers import AlbertConfig, AlbertForSequenceClassification
+
+    from emodraw import fused_albert
+    from emodraw.backbones import shipped_config
+    from emodraw.engine import fuse_activations
+
+    if tiny:
+        config = AlbertConfig(vocab_size=1000, embedding_size=16, hidden_size=64, num_hidden_layers=12,
+                              num_attention_heads=2, intermediate_size=128)
+    else:
+        config = AlbertConfig(**json.loads(shipped_config("albert-base-v2").read_text()))
+    config.num_labels = 6
+    torch.manual_seed(0)
+    model = fuse_activations(AlbertForSequenceClassification(config)).to(device)
+    if fused:
+        fused_albert.install(model)
+    return model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cuda")
+    p.add_argument("--width", type=int, default=24, help="padded sentence width (the data's mean is ~22)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--tiny", action="store_true")
+    args = p.parse_args()
+
+    from emodraw.optim import make_optimizer, parameter_groups
+    from emodraw.steps import EagerStep, GraphedStep
+
+    device = torch.device(args.device)
+    bf16 = device.type == "cuda"
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000 if not args.tiny else 5, 2000 if not args.tiny else 1000, (args.batch_size, args.width), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[::3, args.width // 2:] = 0  # some padding, as in real batches
+    inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    labels = torch.randint(0, 6, (args.batch_size,), generator=generator).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for fused in (False, True):
+        for graphs in ((False, True) if device.type == "cuda" else (False,)):
+            model = build(args.tiny, device, fused)
+            optimizer = make_optimizer(parameter_groups(model, 2e-5, 0.01), device, graphs)
+            kw = dict(device=device, bf16=bf16, max_grad_norm=1.0, label_smoothing=0.0)
+            step = GraphedStep(model, optimizer, batch_size=args.batch_size, **kw) if graphs else EagerStep(model, optimizer, **kw)
+            for _ in range(3):
+                step(inputs, labels, args.batch_size)
+            sync()
+            started = time.perf_counter()
+            for _ in range(args.steps):
+                step(inputs, labels, args.batch_size)
+            sync()
+            wall_ms = (time.perf_counter() - started) / args.steps * 1e3
+            kernels, gpu_ms = "n/a", "n/a"
+            if device.type == "cuda" and not graphs:
+                from torch.profiler import ProfilerActivity, profile
+
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    step(inputs, labels, args.batch_size)
+                    sync()
+                events = [e for e in prof.events() if e.device_type.name == "CUDA"]
+                kernels = len(events)
+                gpu_ms = f"{sum(e.device_time for e in events) / 1e3:.2f}"
+            print(f"fused_encoder={fused!s:5} cuda_graphs={graphs!s:5} wall_ms_per_step={wall_ms:7.2f} "
+                  f"kernels_per_step={kernels} kernel_ms_per_step={gpu_ms}", flush=True)
+            del model, optimizer, step
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
