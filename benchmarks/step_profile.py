@@ -43,6 +43,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--tiny", action="store_true")
+    p.add_argument("--top", type=int, default=15, help="list the kernels that take the most GPU time (eager steps)")
     args = p.parse_args()
 
     from emodraw.optim import make_optimizer, parameter_groups
@@ -57,6 +58,7 @@ def main() -> None:
     inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
     labels = torch.randint(0, 6, (args.batch_size,), generator=generator).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    tops = []
     for fused in (False, True):
         for graphs in ((False, True) if device.type == "cuda" else (False,)):
             model = build(args.tiny, device, fused)
@@ -81,11 +83,20 @@ def main() -> None:
                 events = [e for e in prof.events() if e.device_type.name == "CUDA"]
                 kernels = len(events)
                 gpu_ms = f"{sum(e.device_time for e in events) / 1e3:.2f}"
+                by_name: dict[str, list[float]] = {}
+                for event in events:
+                    by_name.setdefault(event.name, []).append(event.device_time)
+                top = sorted(by_name.items(), key=lambda item: -sum(item[1]))[:args.top]
+                tops.append((fused, [(name[:90], len(times), sum(times) / 1e3) for name, times in top]))
             print(f"fused_encoder={fused!s:5} cuda_graphs={graphs!s:5} wall_ms_per_step={wall_ms:7.2f} "
                   f"kernels_per_step={kernels} kernel_ms_per_step={gpu_ms}", flush=True)
             del model, optimizer, step
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+    for fused, rows in tops:
+        print(f"\nfused_encoder={fused}: the {len(rows)} kernels with the most GPU time in one eager step")
+        for name, count, ms in rows:
+            print(f"  {ms:6.3f} ms  {count:4d} x  {name}")
 
 
 if __name__ == "__main__":

@@ -193,7 +193,8 @@ def run_emodraw(s: dict, prep: dict, out_dir: Path) -> dict:
     return {"total_s": total, "epoch_s": [r["seconds"] for r in history], "val_acc": history[-1]["val_accuracy"],
             "val_acc_per_epoch": [r["val_accuracy"] for r in history], "peak_mem_bytes": _peak_memory(),
             "tokens_per_epoch": tokens, "bf16": trainer.bf16,
-            "cuda_graphs": bool(getattr(trainer.step, "graphs", None)) and not getattr(trainer.step, "disabled", True)}
+            "cuda_graphs": bool(getattr(trainer.step, "graphs", None)) and not getattr(trainer.step, "disabled", True),
+            "capture_s": getattr(trainer.step, "capture_seconds", None), "graphs": len(getattr(trainer.step, "graphs", {}))}
 
 
 def _peak_memory() -> int:
@@ -279,6 +280,9 @@ def main(argv=None) -> int:
                                                    "device": device_name(s["device"])}, indent=1))
     e = results["emodraw"]
     e_epoch = e["total_s"] / s["epochs"]
+    if e.get("capture_s"):
+        print(f"emodraw recorded {e['graphs']} CUDA graphs in {e['capture_s']:.2f} s "
+              f"(first epoch {e['epoch_s'][0]:.2f} s, later epochs {min(e['epoch_s'][1:] or [0]):.2f}-{max(e['epoch_s'][1:] or [0]):.2f} s)")
     if "hf" in results:
         h = results["hf"]
         h_epoch = h["total_s"] / s["epochs"]

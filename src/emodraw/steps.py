@@ -8,6 +8,7 @@ launches them all in one call. Semantics are the same; any capture problem falls
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -79,6 +80,7 @@ class GraphedStep(EagerStep):
         self.graphs: dict[int, _Graph] = {}
         self.pool = None
         self.disabled = False
+        self.capture_seconds = 0.0
 
     def __call__(self, inputs, labels, global_count):
         batch, width = inputs["input_ids"].shape
@@ -86,8 +88,11 @@ class GraphedStep(EagerStep):
             return super().__call__(inputs, labels, global_count)
         entry = self.graphs.get(width)
         if entry is None:
+            started = time.perf_counter()
             try:
                 entry = self.graphs[width] = self._capture(inputs, labels)
+                torch.cuda.synchronize()
+                self.capture_seconds += time.perf_counter() - started  # for benchmarks: the price of recording
             except Exception as exc:  # an op that cannot be captured: keep training, eagerly
                 self.disabled = True
                 self.log(f"CUDA graphs off ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); training eagerly")
