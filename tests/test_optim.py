@@ -105,3 +105,22 @@ def test_rdrop_adds_the_consistency_term_only_where_dropout_differs(tiny_albert)
     _, weak = _rdrop_updates(tiny_albert, 1e-9, dropout=True)
     _, strong = _rdrop_updates(tiny_albert, 5.0, dropout=True)
     assert not torch.allclose(weak[-2], strong[-2], atol=1e-6)
+
+
+def test_weight_average_is_the_bias_corrected_exponential_mean_and_swaps_back():
+    from emodraw.averaging import WeightAverage
+
+    weight = torch.nn.Parameter(torch.zeros(3))
+    average = WeightAverage([weight], decay=0.5)
+    for value in (1.0, 2.0, 3.0):  # weights after three steps
+        with torch.no_grad():
+            weight.fill_(value)
+        average.update()
+        average.updates += 1
+    expected = (0.25 * 1 + 0.5 * 2 + 1 * 3) / 1.75  # decay^(n-i) weights, no pull towards the zero start
+    with average.applied():
+        assert torch.allclose(weight, torch.full((3,), expected))
+    assert torch.equal(weight.detach(), torch.full((3,), 3.0))  # the live weights are back
+    restored = WeightAverage([torch.nn.Parameter(torch.zeros(3))], decay=0.5)
+    restored.load_state_tensors(average.state_tensors())
+    assert restored.updates == 3 and torch.allclose(restored.averaged()[0], average.averaged()[0])

@@ -151,3 +151,21 @@ def test_select_by_val_score_keeps_the_epoch_with_the_best_validation_score(tmp_
     assert meta["saved_from"] == SAVED_FROM_BEST_SCORE
     rows = json.loads((result.run_dir / "results.json").read_text())
     assert rows[1]["checkpoint_saved_from"] == SAVED_FROM_BEST_SCORE and rows[1]["epoch"] == meta["epoch"]
+
+
+def test_ema_changes_what_is_saved_and_scored_but_not_the_training(tmp_path, tiny_albert, small_data):
+    from safetensors.torch import load_file
+
+    options = {**TINY_OPTIONS, "plots": False}
+    runs = {decay: train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / f"ema{decay}"),
+                         progress=False, ema_decay=decay, **options) for decay in (0.0, 0.9)}
+    plain, averaged = runs[0.0], runs[0.9]
+    # the same trajectory: training losses equal (the average was swapped out again after each use)
+    assert [r["train_loss"] for r in averaged.history] == pytest.approx([r["train_loss"] for r in plain.history], rel=1e-6)
+    # but validation and the checkpoints are the average, not the live weights
+    assert averaged.history[-1]["val_loss"] != pytest.approx(plain.history[-1]["val_loss"], rel=1e-4)
+    a = load_file(str(plain.checkpoints["last"] / "model.safetensors"))
+    b = load_file(str(averaged.checkpoints["last"] / "model.safetensors"))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) > 1e-4
+    state = load_file(str(averaged.run_dir / "state" / "training_state.safetensors"))
+    assert int(state["extra.ema.updates"]) == 2 * -(-300 // 16)  # one update per step, saved for --resume

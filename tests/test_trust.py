@@ -178,3 +178,17 @@ def test_tensorboard_scalars_per_epoch(tiny_albert, small_data, tmp_path):
     logged = [(e.step, e.value) for e in accumulator.Scalars("val_loss")]
     assert [s for s, _ in logged] == [1, 2]
     assert logged[1][1] == pytest.approx(run.history[1]["val_loss"], rel=1e-5)
+
+
+def test_resume_restores_the_weight_average(tiny_albert, small_data, tmp_path):
+    """--ema-decay: checkpoints hold the average, so a resume must bring the average back too."""
+    straight_dir, killed_dir = tmp_path / "straight-ema", tmp_path / "killed-ema"
+    args = lambda out: [*train_args(tiny_albert, small_data, out, epochs=3), "--ema-decay", "0.9"]  # noqa: E731
+    done = subprocess.run([*CLI, "train", *args(straight_dir)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    killed = subprocess.run([sys.executable, str(HELPER), "after-state:1", *args(killed_dir)], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = subprocess.run([*CLI, "train", "--resume", str(killed_dir)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = last_weights(straight_dir), last_weights(killed_dir)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5

@@ -57,6 +57,7 @@ class TrainConfig:
     freeze_embeddings: bool = _opt(True, "keep the word-embedding matrix frozen (about 1.7x faster on CPU)")
     class_weights: str = _opt("none", "weight the loss by class frequency: none, balanced (1/n) or sqrt (1/sqrt n)")
     rdrop_alpha: float = _opt(0.0, "R-Drop: each batch passes twice (two dropout draws); add alpha x their symmetric KL (0 = off)")
+    ema_decay: float = _opt(0.0, "validate, checkpoint and test an exponential moving average of the weights with this decay, e.g. 0.999 (0 = off)")
     layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
     select_by: str = _opt("val_loss", "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)")
     early_stopping_patience: int = _opt(0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)")
@@ -92,7 +93,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 bad(name, "must be a number >= 0")
-        for name in ("warmup_ratio", "label_smoothing"):
+        for name in ("warmup_ratio", "label_smoothing", "ema_decay"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value < 1):
                 bad(name, "must be in [0, 1)")

@@ -34,8 +34,11 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def save_state(run_dir: Path, *, model, optimizer, scheduler, progress: dict[str, Any]) -> None:
+def save_state(run_dir: Path, *, model, optimizer, scheduler, progress: dict[str, Any],
+               extra_tensors: dict[str, torch.Tensor] | None = None) -> None:
+    """`extra_tensors` (e.g. the weight average) come back from load_state as info["extra_tensors"]."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"extra.{k}": v.detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()})
     opt_tensors, opt_json = _optimizer_tensors(optimizer)
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
@@ -110,4 +113,5 @@ def load_state(run_dir: Path, *, model, optimizer, scheduler) -> dict[str, Any]:
     np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
     version, internal, gauss = rng["python"]
     random.setstate((version, tuple(internal), gauss))
+    info["extra_tensors"] = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
     return info

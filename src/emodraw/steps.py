@@ -19,11 +19,12 @@ from .engine import autocast
 class EagerStep:
     def __init__(self, model, optimizer, *, device: torch.device, bf16: bool, max_grad_norm: float,
                  label_smoothing: float, world: int = 1, class_weights: torch.Tensor | None = None,
-                 rdrop_alpha: float = 0.0):
+                 rdrop_alpha: float = 0.0, ema=None):
         self.model, self.optimizer = model, optimizer
         self.device, self.bf16 = device, bf16
         self.max_grad_norm, self.label_smoothing, self.world = max_grad_norm, label_smoothing, world
         self.class_weights, self.rdrop_alpha = class_weights, rdrop_alpha
+        self.ema = ema  # an averaging.WeightAverage, or None
         self.params = [p for p in model.parameters() if p.requires_grad]
 
     def _body(self, input_ids, attention_mask, labels, scale: float) -> torch.Tensor:
@@ -46,6 +47,8 @@ class EagerStep:
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
         return losses.detach().sum()
 
     def __call__(self, inputs: dict[str, torch.Tensor], labels: torch.Tensor, global_count: int) -> torch.Tensor:
@@ -59,7 +62,12 @@ class EagerStep:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._body(inputs["input_ids"], inputs["attention_mask"], labels, self.world / global_count)
         self.optimizer.zero_grad(set_to_none=True)
+        self._count()
         return loss
+
+    def _count(self) -> None:
+        if self.ema is not None:
+            self.ema.updates += 1
 
 
 @dataclass
@@ -102,33 +110,37 @@ class GraphedStep(EagerStep):
         entry.attention_mask.copy_(inputs["attention_mask"])
         entry.labels.copy_(labels)
         entry.graph.replay()
+        self._count()
         return entry.loss.clone()
 
     def _capture(self, inputs, labels) -> _Graph:
         static = _Graph(torch.cuda.CUDAGraph(), inputs["input_ids"].clone(), inputs["attention_mask"].clone(),
                         labels.clone(), torch.zeros((), device=self.device))
         scale = 1.0 / self.batch_size
-        # Warm-up and capture run real optimizer steps; keep the weights and moments to put back after.
-        saved = [(p, p.detach().clone()) for p in self.params]
+        # Warm-up and capture run real optimizer steps; keep the weights, moments and weight average
+        # to put back after.
+        saved = [(p, p.detach().clone()) for p in self.params + (self.ema.shadow if self.ema is not None else [])]
         saved_state = {p: {k: v.clone() for k, v in self.optimizer.state[p].items() if torch.is_tensor(v)}
                        for p in self.params if p in self.optimizer.state}
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            # The first capture warms up twice (lazy cuBLAS/attention set-up); later widths need once.
-            for _ in range(1 if self.graphs else 2):
-                self.optimizer.zero_grad(set_to_none=True)
-                self._body(static.input_ids, static.attention_mask, static.labels, scale)
-        torch.cuda.current_stream().wait_stream(side)
-        self.optimizer.zero_grad(set_to_none=True)  # backward in the graph then writes fresh grads
-        with torch.cuda.graph(static.graph, pool=self.pool):
-            static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale)
-        self.pool = static.graph.pool()
-        with torch.no_grad():
-            for p, value in saved:
-                p.copy_(value)
-            for p in self.params:
-                for key, value in self.optimizer.state[p].items():
-                    if torch.is_tensor(value):
-                        value.copy_(saved_state[p][key]) if p in saved_state else value.zero_()
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                # The first capture warms up twice (lazy cuBLAS/attention set-up); later widths need once.
+                for _ in range(1 if self.graphs else 2):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self._body(static.input_ids, static.attention_mask, static.labels, scale)
+            torch.cuda.current_stream().wait_stream(side)
+            self.optimizer.zero_grad(set_to_none=True)  # backward in the graph then writes fresh grads
+            with torch.cuda.graph(static.graph, pool=self.pool):
+                static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale)
+            self.pool = static.graph.pool()
+        finally:  # also when the capture failed: the eager fallback must start from the real weights
+            with torch.no_grad():
+                for p, value in saved:
+                    p.copy_(value)
+                for p in self.params:
+                    for key, value in self.optimizer.state[p].items():
+                        if torch.is_tensor(value):
+                            value.copy_(saved_state[p][key]) if p in saved_state else value.zero_()
         return static

@@ -8,6 +8,7 @@ thing whatever the process count. Only the main process writes files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -25,6 +26,7 @@ import torch
 import yaml
 
 from . import fused_albert
+from .averaging import WeightAverage
 from .backbones import load_classifier, load_tokenizer, resolve_backbone
 from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
 from .config import TrainConfig, check_keys, resolve_config
@@ -244,8 +246,10 @@ class Trainer:
         # compute on (and copy between) device tensors.
         self.scheduler.base_lrs = [float(lr) for lr in self.scheduler.base_lrs]
         weights = class_weights(self.splits.ids(self.splits.train), len(self.splits.label_names), cfg.class_weights)
+        self.ema = (WeightAverage(self.accelerator.unwrap_model(self.model).parameters(), cfg.ema_decay)
+                    if cfg.ema_decay > 0 else None)
         common = dict(device=self.device, bf16=self.bf16, max_grad_norm=cfg.max_grad_norm,
-                      label_smoothing=cfg.label_smoothing, world=self.world, rdrop_alpha=cfg.rdrop_alpha,
+                      label_smoothing=cfg.label_smoothing, world=self.world, rdrop_alpha=cfg.rdrop_alpha, ema=self.ema,
                       class_weights=None if weights is None else weights.to(self.device))
         if self.use_graphs:
             self.step = GraphedStep(self.model, self.optimizer, batch_size=cfg.batch_size, log=self.log, **common)
@@ -287,7 +291,8 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             started = time.perf_counter()
             train_loss = self._train_epoch(epoch)
-            val = self._validate()
+            with self._averaged():
+                val = self._validate()
             row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["avg_loss"], "val_accuracy": val["accuracy"],
                    "val_f1_macro": val["f1_macro"], "learning_rate": float(self.scheduler.get_last_lr()[0]),
                    "seconds": round(time.perf_counter() - started, 3)}
@@ -366,6 +371,27 @@ class Trainer:
     def _end_of_epoch(self, epoch: int, row: dict[str, float], val: dict[str, Any], improved: bool) -> None:
         self._append_metrics(row)
         model = self.accelerator.unwrap_model(self.model)
+        with self._averaged():
+            self._save_checkpoints(epoch, val, improved)
+        from .state import save_state
+
+        if self.config.save_state:
+            save_state(self.run_dir, model=model, optimizer=self.optimizer, scheduler=self.scheduler,
+                       progress={"epoch": epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
+                                 "bad_epochs": self.bad_epochs},
+                       extra_tensors=self.ema.state_tensors() if self.ema is not None else None)
+        if self.config.report_to != "none":
+            self.accelerator.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
+        self.log(f"epoch {epoch}/{self.config.epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+                 f"val_acc {row['val_accuracy'] * 100:.2f}%  val_f1 {row['val_f1_macro'] * 100:.2f}%  "
+                 f"{row['seconds']:.1f}s{'  *best*' if improved else ''}")
+
+    def _averaged(self):
+        """The weight average in the model while validating, saving or testing (--ema-decay)."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
+
+    def _save_checkpoints(self, epoch: int, val: dict[str, Any], improved: bool) -> None:
+        model = self.accelerator.unwrap_model(self.model)
         folder = self.run_dir / "checkpoints"
         if self.config.save_checkpoints:
             last = folder / self.checkpoint_name(f"epoch{epoch}")
@@ -376,17 +402,6 @@ class Trainer:
             if improved:
                 save_checkpoint(folder / self.checkpoint_name("best"), model, self.tokenizer,
                                 self._metadata(epoch, val, saved_from_best(self.config.select_by)))
-        from .state import save_state
-
-        if self.config.save_state:
-            save_state(self.run_dir, model=model, optimizer=self.optimizer, scheduler=self.scheduler,
-                       progress={"epoch": epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
-                                 "bad_epochs": self.bad_epochs})
-        if self.config.report_to != "none":
-            self.accelerator.log({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
-        self.log(f"epoch {epoch}/{self.config.epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
-                 f"val_acc {row['val_accuracy'] * 100:.2f}%  val_f1 {row['val_f1_macro'] * 100:.2f}%  "
-                 f"{row['seconds']:.1f}s{'  *best*' if improved else ''}")
 
     def _append_metrics(self, row: dict[str, float]) -> None:
         path = self.run_dir / "metrics.csv"
@@ -406,6 +421,11 @@ class Trainer:
             raise EmodrawError(f"--resume {self.run_dir}: no saved training state (it ends after the first epoch)")
         info = load_state(self.run_dir, model=self.accelerator.unwrap_model(self.model), optimizer=self.optimizer,
                           scheduler=self.scheduler)
+        if self.ema is not None:
+            try:
+                self.ema.load_state_tensors(info["extra_tensors"])
+            except KeyError as exc:
+                raise EmodrawError(f"--resume {self.run_dir}: {exc.args[0]}") from None
         self.start_epoch = info["epoch"] + 1
         self.best_loss, self.best_epoch, self.bad_epochs = info["best_loss"], info["best_epoch"], info["bad_epochs"]
         path = self.run_dir / "metrics.csv"
@@ -456,7 +476,8 @@ class Trainer:
             elif kind == "last" and not self.config.save_checkpoints:
                 model = self.accelerator.unwrap_model(self.model)
                 enc = encode(self.tokenizer, examples.texts, labels, self.config.max_length).to(self.device)
-                logits = predict_logits(model, enc, self.config.eval_batch_size, self.device, self.bf16).numpy()
+                with self._averaged():
+                    logits = predict_logits(model, enc, self.config.eval_batch_size, self.device, self.bf16).numpy()
                 name = "(not saved)"
             else:
                 continue
