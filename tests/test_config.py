@@ -48,3 +48,10 @@ def test_unknown_preset():
 def test_bad_values_are_rejected_quoting_them(field, value):
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')} {value!r}"):
         TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("value, text", [(1e-5, "1e-5"), (2e-5, "2e-5"), (1.5e-4, "1.5e-4"), (2e-4, "2e-4"), (3e-3, "3e-3")])
+def test_learning_rates_are_written_as_in_the_published_table(value, text):
+    from emodraw.reporting import _lr
+
+    assert _lr(value) == text

@@ -42,7 +42,8 @@ def results_row(config: dict[str, Any], model_name: str, saved_from: str, checkp
 
 
 def _lr(value: float) -> str:
-    text = f"{value:.0e}" if float(f"{value:.0e}") == value else f"{value:g}"
+    """The published table's style: 1e-5, 2e-5, 1.5e-4 (the shortest exact e-notation), else %g."""
+    text = next((f"{value:.{digits}e}" for digits in range(4) if float(f"{value:.{digits}e}") == value), f"{value:g}")
     return text.replace("e-0", "e-").replace("e+0", "e+")
 
 
