@@ -80,7 +80,9 @@ class Study:
         evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
         record = {"name": name, "options": options, "seconds": round(seconds, 1), "rows": result.rows,
                   "history": result.history,
-                  "per_class_f1_best": {k: v["f1"] for k, v in evaluation["best"]["per_class"].items()}}
+                  "per_class_f1_best": {k: v["f1"] for k, v in evaluation["best"]["per_class"].items()},
+                  "confusion_matrix_best": {"labels": evaluation["best"]["labels"],
+                                            "counts": evaluation["best"]["confusion_matrix"]}}
         print(f"[{time.strftime('%H:%M:%S')}] {name}: {seconds:.0f}s, best checkpoint on {result.rows[-1]['split']}: "
               f"acc {best_row(result)['accuracy'] * 100:.2f} F1 {best_row(result)['f1_macro'] * 100:.2f}", flush=True)
         shutil.rmtree(result.run_dir / "checkpoints", ignore_errors=True)  # keep the tables, not the weights
