@@ -87,7 +87,9 @@ def main(argv=None) -> int:
             clf = OnnxClassifier.load(folder, variant=name, threads=args.threads)
             rows[label] = clf_row(clf, (folder / name).stat().st_size)
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "cpu")
+    from emodraw.engine import cpu_name
+
+    cpu = cpu_name()
     print(f"\nmachine: {cpu}, {os.cpu_count()} CPU threads ({args.threads} used); torch {torch.__version__}, "
           f"transformers {transformers.__version__}")
     print(f"checkpoint: {checkpoint}; {len(texts)} test sentences, batch {args.batch_size} for throughput, "

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from urllib.parse import urlparse
@@ -58,25 +56,13 @@ async def load(url: str, texts: list[str], requests: int, concurrency: int) -> d
             "p95": q(0.95), "p99": q(0.99), "errors": errors}
 
 
-def start_server(model: str, batch_window_ms: float, max_in_flight: int) -> tuple[subprocess.Popen, str]:
-    import httpx
+def start_server(model: str, batch_window_ms: float, max_in_flight: int):
+    from emodraw.serve import spawn_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "emodraw.cli", "serve", model, "--port", str(port),
-                             "--batch-window-ms", str(batch_window_ms), "--max-in-flight", str(max_in_flight)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            raise SystemExit(f"server failed: {proc.stderr.read()}")
-    raise SystemExit("server did not start")
+    try:
+        return spawn_server(model, "--batch-window-ms", str(batch_window_ms), "--max-in-flight", str(max_in_flight))
+    except RuntimeError as exc:
+        raise SystemExit(f"server failed: {exc}") from None
 
 
 def main(argv=None) -> int:
@@ -104,7 +90,9 @@ def main(argv=None) -> int:
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "cpu")
+    from emodraw.engine import cpu_name
+
+    cpu = cpu_name()
     print(f"\nmachine: {cpu}, {os.cpu_count()} CPU threads (client and server share them); model: {args.model or args.url}")
     print(f"{args.requests} requests, {args.concurrency} in flight, one test sentence each\n")
     print("| server | requests/s | p50 ms | p95 ms | p99 ms | errors |")

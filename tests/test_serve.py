@@ -3,9 +3,6 @@
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -15,28 +12,10 @@ import pytest
 TEXT = "i feel wonderful today"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(checkpoint, *options):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emodraw.cli", "serve", str(checkpoint), "--port", str(port), *options],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read())
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    from emodraw.serve import spawn_server
+
+    return spawn_server(checkpoint, *options, timeout_s=30)
 
 
 @pytest.fixture(scope="module")
