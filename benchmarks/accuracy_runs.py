@@ -45,8 +45,9 @@ FINAL_SEEDS = (1, 2, 3)
 SWEEP_SEED = 0
 
 
-def best_row(result) -> dict:
-    return next(r for r in result.rows if r["checkpoint_saved_from"].startswith("The epoch"))
+def best_row(rows: list[dict]) -> dict:
+    """The results row of the best checkpoint (whichever rule chose it)."""
+    return next(r for r in rows if r["checkpoint_saved_from"].startswith("The epoch"))
 
 
 class Study:
@@ -84,7 +85,7 @@ class Study:
                   "confusion_matrix_best": {"labels": evaluation["best"]["labels"],
                                             "counts": evaluation["best"]["confusion_matrix"]}}
         print(f"[{time.strftime('%H:%M:%S')}] {name}: {seconds:.0f}s, best checkpoint on {result.rows[-1]['split']}: "
-              f"acc {best_row(result)['accuracy'] * 100:.2f} F1 {best_row(result)['f1_macro'] * 100:.2f}", flush=True)
+              f"acc {best_row(result.rows)['accuracy'] * 100:.2f} F1 {best_row(result.rows)['f1_macro'] * 100:.2f}", flush=True)
         shutil.rmtree(result.run_dir / "checkpoints", ignore_errors=True)  # keep the tables, not the weights
         return record
 
@@ -119,7 +120,7 @@ class Study:
                 break
             report["finals"].append(self.run(f"{part}-final-seed{seed}", **report["chosen"], seed=seed))
             self.save()
-        tests = [best_row_from(r) for r in report["finals"]]
+        tests = [best_row(r["rows"]) for r in report["finals"]]
         if tests:
             report["test_mean"] = {k: statistics.mean(t[k] for t in tests) for k in ("accuracy", "f1_macro", "f1_weighted")}
             report["test_std"] = {k: statistics.pstdev(t[k] for t in tests) for k in ("accuracy", "f1_macro", "f1_weighted")}
@@ -143,17 +144,15 @@ class Study:
 
 
 def validation_at(history: list[dict], rule: str) -> dict:
-    """The validation figures of the epoch a checkpoint rule would keep."""
+    """The validation figures of the epoch a checkpoint rule would keep (ties: the earliest, as in training)."""
+    from emodraw.evaluation import validation_score
+
     if rule == "val_loss":
         row = min(history, key=lambda r: r["val_loss"])
     else:
-        row = max(history, key=lambda r: r["val_accuracy"] + r["val_f1_macro"])
+        row = max(history, key=lambda r: validation_score(r["val_accuracy"], r["val_f1_macro"]))
     return {"epoch": row["epoch"], "accuracy": row["val_accuracy"], "f1_macro": row["val_f1_macro"],
-            "loss": row["val_loss"], "score": (row["val_accuracy"] + row["val_f1_macro"]) / 2}
-
-
-def best_row_from(record: dict) -> dict:
-    return next(r for r in record["rows"] if r["checkpoint_saved_from"].startswith("The epoch"))
+            "loss": row["val_loss"], "score": validation_score(row["val_accuracy"], row["val_f1_macro"])}
 
 
 def device_description(device: str) -> str:

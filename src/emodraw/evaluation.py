@@ -11,6 +11,11 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
+def validation_score(accuracy: float, f1_macro: float) -> float:
+    """(accuracy + macro F1) / 2: what `--select-by val_score` maximises and the accuracy study ranks by."""
+    return (accuracy + f1_macro) / 2
+
+
 def compute_metrics(logits: torch.Tensor | np.ndarray, labels: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
     """All metrics from logits (N, C) and gold label ids (N,)."""
     logits = torch.as_tensor(np.asarray(logits), dtype=torch.float32)

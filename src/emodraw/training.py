@@ -35,7 +35,7 @@ from .engine import Encoded, bucketed_batches, compile_layers, device_indices, e
 from .optim import class_weights, make_optimizer, parameter_groups
 from .steps import EagerStep, GraphedStep
 from .errors import ConfigError, EmodrawError
-from .evaluation import compute_metrics
+from .evaluation import compute_metrics, validation_score
 from .reporting import results_row, saved_from_best, write_results
 
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "learning_rate", "seconds")
@@ -297,7 +297,7 @@ class Trainer:
                    "val_f1_macro": val["f1_macro"], "learning_rate": float(self.scheduler.get_last_lr()[0]),
                    "seconds": round(time.perf_counter() - started, 3)}
             # best_loss holds the selection value, lower is better: the loss, or minus the score
-            value = val["avg_loss"] if cfg.select_by == "val_loss" else -(val["accuracy"] + val["f1_macro"]) / 2
+            value = val["avg_loss"] if cfg.select_by == "val_loss" else -validation_score(val["accuracy"], val["f1_macro"])
             improved = value < self.best_loss
             if improved:
                 self.best_loss, self.best_epoch, self.bad_epochs = value, epoch, 0
@@ -372,7 +372,7 @@ class Trainer:
         self._append_metrics(row)
         model = self.accelerator.unwrap_model(self.model)
         with self._averaged():
-            self._save_checkpoints(epoch, val, improved)
+            self._save_checkpoints(model, epoch, val, improved)
         from .state import save_state
 
         if self.config.save_state:
@@ -390,8 +390,7 @@ class Trainer:
         """The weight average in the model while validating, saving or testing (--ema-decay)."""
         return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
 
-    def _save_checkpoints(self, epoch: int, val: dict[str, Any], improved: bool) -> None:
-        model = self.accelerator.unwrap_model(self.model)
+    def _save_checkpoints(self, model, epoch: int, val: dict[str, Any], improved: bool) -> None:
         folder = self.run_dir / "checkpoints"
         if self.config.save_checkpoints:
             last = folder / self.checkpoint_name(f"epoch{epoch}")
