@@ -209,12 +209,11 @@ def _peak_memory() -> int:
 def device_name(device: str) -> str:
     import torch
 
+    from emodraw.engine import cpu_name
+
     if device == "cuda":
         return torch.cuda.get_device_name(0)
-    import platform
-
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} CPU threads"
+    return f"{cpu_name()}, {os.cpu_count()} CPU threads"
 
 
 def peak_flops(device: str) -> float | None:
@@ -263,7 +262,7 @@ def main(argv=None) -> int:
           f"{prep['parameters'] / 1e6:.1f}M parameters; {prep['train_sentences']} training sentences "
           f"({tokens} tokens), 2000 validation; batch {s['batch_size']}, lr {s['lr']:g}, {s['epochs']} epochs; "
           f"{prep['flops_per_token'] / 1e6:.0f} MFLOP per token (forward+backward)")
-    print(f"\n| | s/epoch | total s | sentences/s | tokens/s | % of bf16 peak | peak memory | val accuracy |")
+    print("\n| | s/epoch | total s | sentences/s | tokens/s | % of bf16 peak | peak memory | val accuracy |")
     print("|---|---|---|---|---|---|---|---|")
     for phase, label in (("hf", "HF Trainer (pad to 128)"), ("emodraw", "emodraw")):
         if phase not in results:

