@@ -7,7 +7,7 @@ import pytest
 import torch
 
 
-def _models(dropout: float = 0.0, layers: int = 4):
+def _models(dropout: float = 0.0, layers: int = 4, **options):
     from transformers import AlbertConfig, AlbertForSequenceClassification
 
     from emodraw import fused_albert
@@ -19,7 +19,7 @@ def _models(dropout: float = 0.0, layers: int = 4):
                           attention_probs_dropout_prob=dropout, classifier_dropout_prob=0.0, num_labels=6)
     stock = fuse_activations(AlbertForSequenceClassification(config))
     fused = copy.deepcopy(stock)
-    assert fused_albert.install(fused) == 1
+    assert fused_albert.install(fused, **options) == 1
     return stock, fused
 
 
@@ -111,3 +111,33 @@ def test_training_steps_follow_the_stock_model(freeze):
         losses.append([float(step({"input_ids": ids, "attention_mask": mask}, labels, 4)) for _ in range(5)])
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert losses[0][-1] < losses[0][0]
+
+
+def test_the_math_attention_backend_computes_the_same_function():
+    stock, fused = _models(attention="math")
+    batch = _batch()
+    logits, _ = _logits_and_grads(stock, *batch)
+    torch.testing.assert_close(_logits_and_grads(fused, *batch)[0], logits, rtol=1e-5, atol=1e-6)
+
+
+def test_a_bf16_residual_stream_is_bf16_and_stays_close_to_autocast():
+    stock, fused = _models(residual="compute")
+    ids, mask, labels = _batch()
+    seen = []
+    fused.albert.pooler.register_forward_hook(lambda module, args, out: seen.append(args[0].dtype))
+    logits, grads = _logits_and_grads(stock, ids, mask, labels, bf16=True)
+    fused_logits, fused_grads = _logits_and_grads(fused, ids, mask, labels, bf16=True)
+    assert seen == [torch.bfloat16]  # the encoder's output: the residual stream really was bf16
+    torch.testing.assert_close(fused_logits, logits, rtol=0.05, atol=0.05)
+    for name in ("albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight",
+                 "albert.encoder.albert_layer_groups.0.albert_layers.0.full_layer_layer_norm.weight"):
+        cosine = torch.nn.functional.cosine_similarity(fused_grads[name].flatten(), grads[name].flatten(), dim=0)
+        assert cosine > 0.99, name
+    # in float32 (no autocast) the option changes nothing
+    float_logits, _ = _logits_and_grads(stock, ids, mask, labels)
+    torch.testing.assert_close(_logits_and_grads(fused, ids, mask, labels)[0], float_logits, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_options_are_refused():
+    with pytest.raises(ValueError, match="residual"):
+        _models(residual="fp8")

@@ -24,6 +24,8 @@ DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("none", "tensorboard")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 SELECT_BY = ("val_loss", "val_score")
+RESIDUAL_STREAMS = ("float32", "bf16")
+ATTENTION_BACKENDS = ("auto", "efficient", "cudnn", "math")
 
 
 def _opt(default, help: str, **kw):
@@ -69,6 +71,8 @@ class TrainConfig:
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
     compile: bool = _opt(False, "torch.compile the encoder layers (fewer, fused kernels; costs compile time)")
     fused_encoder: bool = _opt(True, "ALBERT on GPUs: one Q/K/V GEMM, shared-layer gradients summed in one GEMM (same results, fewer kernels)")
+    fused_residual: str = _opt("float32", "fused ALBERT: dtype of the residual stream under bf16, float32 (as autocast does) or bf16 (fewer casts)")
+    attention_backend: str = _opt("auto", "fused ALBERT: scaled-dot-product attention backend, auto (PyTorch picks), efficient, cudnn or math")
     cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output
@@ -106,7 +110,8 @@ class TrainConfig:
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
             bad("layer_lr_decay", "must be in (0, 1]")
         for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS),
-                              ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY)):
+                              ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY),
+                              ("fused_residual", RESIDUAL_STREAMS), ("attention_backend", ATTENTION_BACKENDS)):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if not isinstance(self.model, str) or not self.model.strip():

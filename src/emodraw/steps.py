@@ -87,6 +87,7 @@ class GraphedStep(EagerStep):
         self.batch_size, self.log = batch_size, log
         self.graphs: dict[int, _Graph] = {}
         self.pool = None
+        self.side = None
         self.disabled = False
         self.capture_seconds = 0.0
 
@@ -123,7 +124,9 @@ class GraphedStep(EagerStep):
         saved_state = {p: {k: v.clone() for k, v in self.optimizer.state[p].items() if torch.is_tensor(v)}
                        for p in self.params if p in self.optimizer.state}
         try:
-            side = torch.cuda.Stream()
+            if self.side is None:  # one stream for every capture: the shared pool reuses memory best so
+                self.side = torch.cuda.Stream()
+            side = self.side
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 # The first capture warms up twice (lazy cuBLAS/attention set-up); later widths need once.
@@ -132,8 +135,17 @@ class GraphedStep(EagerStep):
                     self._body(static.input_ids, static.attention_mask, static.labels, scale)
             torch.cuda.current_stream().wait_stream(side)
             self.optimizer.zero_grad(set_to_none=True)  # backward in the graph then writes fresh grads
-            with torch.cuda.graph(static.graph, pool=self.pool):
-                static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale)
+            # Not `torch.cuda.graph(...)`: on entry it empties the allocator's cache (and, in some
+            # versions, runs gc.collect()), so each of the ~10 captures would give back and re-request
+            # all cached memory. The capture itself is the same: on a side stream, into one shared pool.
+            torch.cuda.synchronize()
+            with torch.cuda.stream(side):
+                static.graph.capture_begin(*(() if self.pool is None else (self.pool,)), capture_error_mode="global")
+                try:
+                    static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale)
+                finally:
+                    static.graph.capture_end()
+            torch.cuda.current_stream().wait_stream(side)
             self.pool = static.graph.pool()
         finally:  # also when the capture failed: the eager fallback must start from the real weights
             with torch.no_grad():
