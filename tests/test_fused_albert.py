@@ -7,7 +7,7 @@ import pytest
 import torch
 
 
-def _models(dropout: float = 0.0, layers: int = 4, **options):
+def _models(dropout: float = 0.0, layers: int = 4, hidden_act: str = "gelu_new", **options):
     from transformers import AlbertConfig, AlbertForSequenceClassification
 
     from emodraw import fused_albert
@@ -16,7 +16,8 @@ def _models(dropout: float = 0.0, layers: int = 4, **options):
     torch.manual_seed(0)
     config = AlbertConfig(vocab_size=120, embedding_size=16, hidden_size=32, num_hidden_layers=layers,
                           num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=dropout,
-                          attention_probs_dropout_prob=dropout, classifier_dropout_prob=0.0, num_labels=6)
+                          attention_probs_dropout_prob=dropout, classifier_dropout_prob=0.0, num_labels=6,
+                          hidden_act=hidden_act)
     stock = fuse_activations(AlbertForSequenceClassification(config))
     fused = copy.deepcopy(stock)
     assert fused_albert.install(fused, **options) == 1
@@ -40,8 +41,9 @@ def _logits_and_grads(model, ids, mask, labels, bf16=False):
     return logits.detach().float(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def test_same_logits_and_gradients_as_the_stock_forward_in_float32():
-    stock, fused = _models()
+@pytest.mark.parametrize("hidden_act", ["gelu_new", "gelu", "relu"])  # GELUs: the fused feed-forward; relu: generic
+def test_same_logits_and_gradients_as_the_stock_forward_in_float32(hidden_act):
+    stock, fused = _models(hidden_act=hidden_act)
     batch = _batch()
     logits, grads = _logits_and_grads(stock, *batch)
     fused_logits, fused_grads = _logits_and_grads(fused, *batch)

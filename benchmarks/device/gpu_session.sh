@@ -14,11 +14,15 @@ export PYTHONPATH="$PWD/src:$PWD/.carry"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/gpu.txt"
 python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" >> "$OUT/gpu.txt"
 
-speed() {
+speed() {  # the acceptance benchmark first; then where the time goes; then whole-run A/Bs of two options
   python3 -m pytest -q -p no:cacheprovider tests/test_steps_gpu.py tests/test_fused_albert.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
-  python3 benchmarks/step_profile.py --device cuda 2>&1 | tail -8 | tee "$OUT/step_profile.log"
   python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 \
     --json-out "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
+  python3 benchmarks/step_profile.py --device cuda 2>&1 | grep -v Warning | tee "$OUT/step_profile.log"
+  for option in attention_backend=pytorch fused_residual=bf16; do
+    python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
+      --emodraw-option $option --json-out "$OUT/train_speed_emodraw_${option//=/_}.json" 2>&1 | tail -4 | tee "$OUT/train_speed_emodraw_${option//=/_}.log"
+  done
 }
 
 accuracy() {  # $1: seconds left for it

@@ -25,7 +25,7 @@ REPORTERS = ("none", "tensorboard")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 SELECT_BY = ("val_loss", "val_score")
 RESIDUAL_STREAMS = ("float32", "bf16")
-ATTENTION_BACKENDS = ("auto", "efficient", "cudnn", "math")
+ATTENTION_BACKENDS = ("efficient", "pytorch", "cudnn", "math")
 
 
 def _opt(default, help: str, **kw):
@@ -67,12 +67,12 @@ class TrainConfig:
     # engine
     precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16")
     device: str = _opt("auto", "auto, cpu or cuda")
-    eval_batch_size: int = _opt(128, "batch size for validation and test")
+    eval_batch_size: int = _opt(512, "batch size for validation and test (sentences sorted by length, so little padding)")
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
     compile: bool = _opt(False, "torch.compile the encoder layers (fewer, fused kernels; costs compile time)")
     fused_encoder: bool = _opt(True, "ALBERT on GPUs: one Q/K/V GEMM, shared-layer gradients summed in one GEMM (same results, fewer kernels)")
     fused_residual: str = _opt("float32", "fused ALBERT: dtype of the residual stream under bf16, float32 (as autocast does) or bf16 (fewer casts)")
-    attention_backend: str = _opt("auto", "fused ALBERT: scaled-dot-product attention backend, auto (PyTorch picks), efficient, cudnn or math")
+    attention_backend: str = _opt("efficient", "fused ALBERT: attention kernel tried first: efficient (memory-efficient; no per-shape set-up), pytorch (PyTorch's order: cuDNN on H100/H200), cudnn or math")
     cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output

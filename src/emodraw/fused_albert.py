@@ -20,7 +20,7 @@ checks logits and every gradient against it in float32. `residual="compute"` kee
 in the compute dtype instead (bf16 under autocast; LayerNorm still normalises in float32 inside the
 kernel and keeps float32 weights): four fewer casts per layer and half the memory traffic of the
 element-wise work, at the price of rounding the residual stream to bf16 as pure-bf16 training does.
-`attention` picks the scaled-dot-product backend (None: PyTorch's choice). The parameters, their names and the saved checkpoints
+`attention` picks the scaled-dot-product backend tried first (see ATTENTION_CHOICES). The parameters, their names and the saved checkpoints
 are untouched: `install` only swaps the encoder's `forward` on this model instance. Anything the fast
 path does not cover (dropout inside the encoder while training, several layer groups, chunked
 feed-forward, ONNX export or tracing) runs the stock forward.
@@ -35,33 +35,95 @@ import torch.nn.functional as F
 
 
 class _Slot:
-    """What one shared linear layer keeps during a step: each use's input, and (in reverse order, as
-    backward produces them) each use's output gradient."""
+    """What one shared linear layer keeps during a step: every use's input, written straight into one
+    (uses, batch, width, in) buffer by the op that makes it, and every use's output gradient, likewise
+    into a (uses, batch, width, out) buffer -- so the weight gradient over all uses is one GEMM on
+    the buffers as they stand, with no concatenation."""
 
     __slots__ = ("inputs", "grads")
 
     def __init__(self):
-        self.inputs: list[torch.Tensor] = []
-        self.grads: list[torch.Tensor] = []
+        self.inputs: torch.Tensor | None = None
+        self.grads: torch.Tensor | None = None
+
+    def allocate(self, uses: int, batch: int, width: int, size_in: int, size_out: int, like: torch.Tensor) -> None:
+        self.inputs = like.new_empty((uses, batch, width, size_in))
+        self.grads = like.new_empty((uses, batch, width, size_out))
 
     def clear(self) -> None:
-        self.inputs.clear()
-        self.grads.clear()
+        self.inputs = self.grads = None
 
 
 class _DeferredLinear(torch.autograd.Function):
-    """y = x W^T + b whose backward returns only dx; dW and db are left to `_SharedGrads`."""
+    """y = x W^T + b for use `i` of a shared layer. x may come in any dtype and (B, L, ...) layout: copying
+    it into the slot's input buffer is also the cast to the compute dtype and the reshape to (B, L, in),
+    which the stock forward does as separate kernels. Backward returns only dx; dW and db are left to
+    `_SharedGrads`."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, slot):
-        ctx.weight, ctx.slot = weight, slot
-        slot.inputs.append(x)
-        return F.linear(x, weight, bias)
+    def forward(ctx, x, weight, bias, slot, i):
+        ctx.weight, ctx.slot, ctx.i, ctx.x_meta = weight, slot, i, (x.shape, x.dtype)
+        buffer = slot.inputs[i]
+        buffer.view(x.shape).copy_(x)
+        return F.linear(buffer, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
-        ctx.slot.grads.append(grad_out)
-        return grad_out @ ctx.weight, None, None, None
+        ctx.slot.grads[ctx.i].copy_(grad_out)
+        shape, dtype = ctx.x_meta
+        return (grad_out @ ctx.weight).view(shape).to(dtype), None, None, None, None
+
+
+class _DeferredQKV(torch.autograd.Function):
+    """Use `i` of the Q/K/V projection, returning query, key and value as (B, heads, L, head_size) views.
+    Backward writes the three gradients straight into the slot's gradient buffer (what autograd would do
+    with a stack and a copy, then the buffer with another)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, slot, i, heads):
+        ctx.weight, ctx.slot, ctx.i, ctx.x_dtype, ctx.heads = weight, slot, i, x.dtype, heads
+        buffer = slot.inputs[i]
+        buffer.copy_(x)
+        batch, width, _ = x.shape
+        qkv = F.linear(buffer, weight, bias).view(batch, width, 3, heads, -1)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        grad = ctx.slot.grads[ctx.i]  # (B, L, 3 * size)
+        batch, width, _ = grad.shape
+        parts = grad.view(batch, width, 3, ctx.heads, -1)
+        for j, g in enumerate(grads):
+            if g is None:
+                parts[:, :, j].zero_()
+            else:
+                parts[:, :, j].copy_(g.transpose(1, 2))
+        return (grad @ ctx.weight).to(ctx.x_dtype), None, None, None, None, None
+
+
+class _DeferredFeedForward(torch.autograd.Function):
+    """Use `i` of the feed-forward block, y = GELU(x W1^T + b1) W2^T + b2. GELU writes straight into the
+    second layer's input buffer and its backward straight into the first layer's gradient buffer."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, first, second, i, approximate):
+        ctx.w1, ctx.w2, ctx.first, ctx.second, ctx.i, ctx.x_dtype = w1, w2, first, second, i, x.dtype
+        ctx.approximate = approximate
+        buffer = first.inputs[i]
+        buffer.copy_(x)
+        h = F.linear(buffer, w1, b1)
+        ctx.save_for_backward(h)
+        activated = second.inputs[i]
+        torch.ops.aten.gelu.out(h, approximate=approximate, out=activated)
+        return F.linear(activated, w2, b2)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (h,) = ctx.saved_tensors
+        ctx.second.grads[ctx.i].copy_(grad_out)
+        grad_h = ctx.first.grads[ctx.i]
+        torch.ops.aten.gelu_backward.grad_input(grad_out @ ctx.w2, h, approximate=ctx.approximate, grad_input=grad_h)
+        return ((grad_h @ ctx.w1).to(ctx.x_dtype),) + (None,) * 8
 
 
 class _SharedGrads(torch.autograd.Function):
@@ -78,8 +140,8 @@ class _SharedGrads(torch.autograd.Function):
     def backward(ctx, grad_hidden):
         grads = []
         for slot in ctx.slots:
-            dy = torch.cat(slot.grads[::-1]).flatten(0, -2)  # (uses * tokens, out)
-            x = torch.cat(slot.inputs).flatten(0, -2)  # (uses * tokens, in)
+            dy = slot.grads.flatten(0, -2)  # (uses * tokens, out)
+            x = slot.inputs.flatten(0, -2)  # (uses * tokens, in)
             grads += [dy.t() @ x, dy.sum(0)]
             slot.clear()
         return (grad_hidden, None, *grads)
@@ -94,10 +156,15 @@ def supported(encoder) -> bool:
 
 
 RESIDUAL_CHOICES = ("float32", "compute")
-ATTENTION_CHOICES = (None, "efficient", "cudnn", "math")  # flash takes no padding mask
+# "efficient" (the default): memory-efficient attention first. cuDNN attention, which PyTorch prefers on
+# H100/H200, builds a plan for every new tensor shape -- about 0.2 s each, for every padded width of
+# training and again of validation -- and measured no faster per step at these short lengths
+# (benchmarks/step_profile.py). "pytorch": PyTorch's own order. Whatever comes first, the others stay
+# behind it as fallbacks, so a shape one kernel does not support still runs.
+ATTENTION_CHOICES = ("efficient", "pytorch", "cudnn", "math")
 
 
-def install(model: torch.nn.Module, residual: str = "float32", attention: str | None = None) -> int:
+def install(model: torch.nn.Module, residual: str = "float32", attention: str = "efficient") -> int:
     """Give every ALBERT encoder in `model` the fused forward. Returns how many were changed."""
     if residual not in RESIDUAL_CHOICES or attention not in ATTENTION_CHOICES:
         raise ValueError(f"residual must be one of {RESIDUAL_CHOICES}, attention one of {ATTENTION_CHOICES}")
@@ -143,19 +210,41 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
     for slot in self._slots.values():
         slot.clear()  # a forward whose backward never ran must not leave its tensors behind
     deferred = torch.is_grad_enabled() and any(t.requires_grad for pair in linears.values() for t in pair)
-    if deferred:
-        names = list(linears)
-        hidden = _SharedGrads.apply(hidden, [self._slots[n] for n in names],
-                                    *[t for n in names for t in linears[n]])
-
-    def linear(x, name):
-        weight, bias = linears[name]
-        if deferred:
-            return _DeferredLinear.apply(x, weight.detach(), bias.detach(), self._slots[name])
-        return F.linear(x, weight, bias)
-
     batch, width, size = hidden.shape
     heads, head_size = attention.num_attention_heads, attention.attention_head_size
+    uses = self.config.num_hidden_layers
+    gelu = _gelu_approximation(layer.activation)
+    if deferred:
+        names = list(linears)
+        for name, (weight, _) in linears.items():
+            self._slots[name].allocate(uses, batch, width, weight.shape[1], weight.shape[0], weight)
+        hidden = _SharedGrads.apply(hidden, [self._slots[n] for n in names],
+                                    *[t for n in names for t in linears[n]])
+    slots = self._slots
+
+    def qkv_heads(x, i):
+        weight, bias = linears["qkv"]
+        if deferred:
+            return _DeferredQKV.apply(x, weight.detach(), bias.detach(), slots["qkv"], i, heads)
+        qkv = F.linear(x.to(dtype), weight, bias).view(batch, width, 3, heads, head_size)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def dense(context, i):  # context: (B, L, heads, head_size)
+        weight, bias = linears["dense"]
+        if deferred:
+            return _DeferredLinear.apply(context, weight.detach(), bias.detach(), slots["dense"], i)
+        return F.linear(context.reshape(batch, width, size), weight, bias)
+
+    def feed_forward(x, i):
+        (w1, b1), (w2, b2) = linears["ffn"], linears["ffn_output"]
+        if deferred and gelu is not None:
+            return _DeferredFeedForward.apply(x, w1.detach(), b1.detach(), w2.detach(), b2.detach(),
+                                              slots["ffn"], slots["ffn_output"], i, gelu)
+        if deferred:  # another activation: the generic deferred layers, one copy each
+            inner = layer.activation(_DeferredLinear.apply(x, w1.detach(), b1.detach(), slots["ffn"], i))
+            return _DeferredLinear.apply(inner, w2.detach(), b2.detach(), slots["ffn_output"], i)
+        return F.linear(layer.activation(F.linear(x.to(dtype), w1, b1)), w2, b2)
+
     mask = attention_mask
     if mask is not None and mask.dtype == torch.bool:  # additive once, instead of inside every layer
         mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
@@ -164,27 +253,31 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
     norm1, norm2 = attention.LayerNorm, layer.full_layer_layer_norm
     # float32: what autocast does (LayerNorm runs and returns float32); compute: stay in bf16
     stream = torch.float32 if self._fused_residual == "float32" else dtype
+    # LayerNorm's weights in the stream's dtype: CUDA's kernel takes no bf16 input with float32 weights
+    (w1, b1, eps1), (w2, b2, eps2) = [(n.weight.to(stream), n.bias.to(stream), n.eps) for n in (norm1, norm2)]
 
     with torch.autocast(device_type, enabled=False), _attention_backend(self._fused_attention):
-        for _ in range(self.config.num_hidden_layers):
-            qkv = linear(hidden.to(dtype), "qkv").view(batch, width, 3, heads, head_size)
-            query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, L, head_size)
+        for i in range(uses):
+            query, key, value = qkv_heads(hidden, i)  # each (B, heads, L, head_size)
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
-            context = context.transpose(1, 2).reshape(batch, width, size)
-            attended = F.layer_norm((hidden + linear(context, "dense")).to(stream), (size,), norm1.weight, norm1.bias, norm1.eps)
-            inner = layer.activation(linear(attended.to(dtype), "ffn"))
-            hidden = F.layer_norm((linear(inner, "ffn_output") + attended).to(stream), (size,), norm2.weight, norm2.bias,
-                                  norm2.eps)
+            attended = F.layer_norm((hidden + dense(context.transpose(1, 2), i)).to(stream), (size,), w1, b1, eps1)
+            hidden = F.layer_norm((feed_forward(attended, i) + attended).to(stream), (size,), w2, b2, eps2)
     return BaseModelOutput(last_hidden_state=hidden)
 
 
-def _attention_backend(name: str | None):
+def _gelu_approximation(activation) -> str | None:
+    """'tanh' or 'none' for PyTorch's GELU (what fuse_activations makes of ALBERT's gelu_new), else None."""
+    return activation.approximate if isinstance(activation, torch.nn.GELU) else None
+
+
+def _attention_backend(name: str):
     import contextlib
 
-    if name is None:
+    if name == "pytorch":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    backend = {"efficient": SDPBackend.EFFICIENT_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
-               "math": SDPBackend.MATH}[name]
-    return sdpa_kernel([backend])
+    first = {"efficient": SDPBackend.EFFICIENT_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[name]
+    order = [first] + [b for b in (SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION,
+                                   SDPBackend.FLASH_ATTENTION, SDPBackend.MATH) if b != first]
+    return sdpa_kernel(order, set_priority=True)

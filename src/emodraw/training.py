@@ -230,7 +230,7 @@ class Trainer:
         fuse_activations(model)
         if cfg.fused_encoder and self.device.type == "cuda":  # on CPUs it measured no faster
             fused_albert.install(model, residual="compute" if cfg.fused_residual == "bf16" else "float32",
-                                 attention=None if cfg.attention_backend == "auto" else cfg.attention_backend)
+                                 attention=cfg.attention_backend)
         if cfg.compile:
             compile_layers(model)
         self.n_params = sum(p.numel() for p in model.parameters())
