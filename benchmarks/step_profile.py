@@ -130,37 +130,21 @@ def measure(args, device, fused, graphs, inputs, labels):
 
 
 def capture_costs(args, device) -> None:
-    """Seconds to record the graphs of one epoch's padded widths (8, 16, ..., 88), as training does
-    them: GraphedStep as it is, and with what `torch.cuda.graph(...)` does on entry added back
-    (empty the allocator cache, gc.collect) -- the way it recorded before."""
-    import gc
-
-    from emodraw.steps import GraphedStep
-
-    class ContextManagerCost(GraphedStep):
-        def _capture(self, inputs, labels):
-            torch.cuda.synchronize()
-            gc.collect()
-            torch.cuda.empty_cache()
-            return super()._capture(inputs, labels)
-
-    for name, step_class in (("as is", GraphedStep), ("+ empty_cache + gc.collect per capture", ContextManagerCost)):
-        step = make_step(args, device, {}, True, step_class)
-        generator = torch.Generator().manual_seed(0)
-        seconds = []
-        for width in range(8, 96, 8):
-            ids = torch.randint(1000, 2000, (args.batch_size, width), generator=generator).to(device)
-            batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-            labels = torch.randint(0, 6, (args.batch_size,), generator=generator).to(device)
-            torch.cuda.synchronize()
-            started = time.perf_counter()
-            step(batch, labels, args.batch_size)
-            torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - started)
-        print(f"capture ({name}): {len(seconds)} widths in {sum(seconds):.2f} s; first {seconds[0]:.2f} s, "
-              f"others {min(seconds[1:]):.3f}-{max(seconds[1:]):.3f} s", flush=True)
-        del step
-        torch.cuda.empty_cache()
+    """Seconds to record the graphs of one epoch's padded widths (8, 16, ..., 88), as training does."""
+    step = make_step(args, device, {}, True)
+    generator = torch.Generator().manual_seed(0)
+    seconds = []
+    for width in range(8, 96, 8):
+        ids = torch.randint(1000, 2000, (args.batch_size, width), generator=generator).to(device)
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        labels = torch.randint(0, 6, (args.batch_size,), generator=generator).to(device)
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        step(batch, labels, args.batch_size)
+        torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - started)
+    print(f"capture: {len(seconds)} widths in {sum(seconds):.2f} s; first {seconds[0]:.2f} s, "
+          f"others {min(seconds[1:]):.3f}-{max(seconds[1:]):.3f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 # carried in .carry (benchmarks/device/pack_backbone.py pack .carry). Everything lands in $OUT.
 #   bash benchmarks/device/gpu_session.sh speed            # issue 3: GPU tests, step profile, the 20-epoch benchmark
 #   bash benchmarks/device/gpu_session.sh accuracy N       # issue 6: the accuracy study, no new run after N s
-#   bash benchmarks/device/gpu_session.sh explore N        # GPU tests, step profile of the engine's options,
-#                                                          # emodraw-only 20-epoch runs, then the 100 % accuracy round
+#   bash benchmarks/device/gpu_session.sh explore N        # GPU tests, step profile of the engine's options, an
+#                                                          # emodraw-only 20-epoch run, then N s of the 100 % accuracy round
 set -uo pipefail
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 OUT=${OUT:-/tmp/out}
@@ -30,15 +30,12 @@ accuracy() {  # $1: seconds left for it
     --budget-s "$1" ${PARTS:+--parts $PARTS} 2>&1 | grep -v "^run folder\|^model:\|^no test file" | tee "$OUT/accuracy.log"
 }
 
-explore() {  # $1: seconds left for the accuracy part
+explore() {  # $1: seconds for the accuracy part (0: none)
   python3 -m pytest -q -p no:cacheprovider tests/test_steps_gpu.py tests/test_fused_albert.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
-  python3 benchmarks/step_profile.py --device cuda 2>&1 | tee "$OUT/step_profile.log"
-  for residual in float32 bf16; do  # emodraw only, 20 epochs: the capture cost, and what a bf16 residual does to accuracy
-    python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
-      --emodraw-option fused_residual=$residual --json-out "$OUT/train_speed_emodraw_$residual.json" 2>&1 | tail -6 \
-      | tee "$OUT/train_speed_emodraw_$residual.log"
-  done
-  PARTS=full accuracy "$1"
+  python3 benchmarks/step_profile.py --device cuda 2>&1 | grep -v Warning | tee "$OUT/step_profile.log"
+  python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
+    --json-out "$OUT/train_speed_emodraw.json" 2>&1 | tail -6 | tee "$OUT/train_speed_emodraw.log"
+  [ "$1" -gt 0 ] && PARTS=full accuracy "$1"
 }
 
 case "${1:-speed}" in
