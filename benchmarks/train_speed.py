@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 
 
@@ -55,7 +57,7 @@ def settings(args) -> dict:
     extra = {}
     for item in args.emodraw_option:
         key, _, value = item.partition("=")
-        extra[key] = {"true": True, "false": False}.get(value.lower(), value)
+        extra[key] = yaml.safe_load(value)  # numbers, true/false and words, as in a config file
     return {
         "model": args.model, "random_init": args.random_init, "preset": preset,
         "epochs": args.epochs or base.epochs, "batch_size": args.batch_size or base.batch_size,

@@ -44,7 +44,9 @@ def test_unknown_preset():
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("portion", 1.5), ("portion", 0), ("learning_rate", -1.0),
-                                          ("precision", "fp8"), ("warmup_ratio", 1.0), ("batch_size", 2.5)])
+                                          ("precision", "fp8"), ("warmup_ratio", 1.0), ("batch_size", 2.5),
+                                          ("eval_batch_size", -1), ("fused_residual", "fp16"),
+                                          ("attention_backend", "flash")])
 def test_bad_values_are_rejected_quoting_them(field, value):
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')} {value!r}"):
         TrainConfig(**{field: value})

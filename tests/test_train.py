@@ -169,3 +169,13 @@ def test_ema_changes_what_is_saved_and_scored_but_not_the_training(tmp_path, tin
     assert max((a[k] - b[k]).abs().max().item() for k in a) > 1e-4
     state = load_file(str(averaged.run_dir / "state" / "training_state.safetensors"))
     assert int(state["extra.ema.updates"]) == 2 * -(-300 // 16)  # one update per step, saved for --resume
+
+
+@pytest.mark.parametrize("given, expected", [(0, 128), (7, 7)])  # 0: automatic (128 on a CPU, 512 on a GPU)
+def test_validation_batch_size_is_automatic_unless_given(tmp_path, tiny_albert, small_data, given, expected):
+    from emodraw.config import TrainConfig
+    from emodraw.training import Trainer
+
+    config = TrainConfig(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "run"),
+                         device="cpu", **{**TINY_OPTIONS, "eval_batch_size": given})
+    assert Trainer(config, progress=False).eval_batch_size == expected

@@ -34,7 +34,7 @@ explore() {  # $1: seconds for the accuracy part (0: none)
   python3 benchmarks/step_profile.py --device cuda 2>&1 | grep -v Warning | tee "$OUT/step_profile.log"
   python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
     --json-out "$OUT/train_speed_emodraw.json" 2>&1 | tail -6 | tee "$OUT/train_speed_emodraw.log"
-  [ "$1" -gt 0 ] && PARTS=full accuracy "$1"
+  if [ "$1" -gt 0 ]; then PARTS=full accuracy "$1"; fi
 }
 
 case "${1:-speed}" in

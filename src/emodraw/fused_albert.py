@@ -10,20 +10,24 @@ This forward computes the same function with fewer, larger kernels:
 * Q, K and V come from one GEMM against the three weights concatenated once per forward (not once
   per layer);
 * the padding mask is turned into an additive mask once, not in each of the 12 attention calls;
-* the four shared linear layers save their inputs and output gradients and compute their weight and
-  bias gradients once, at the end of backward, as one GEMM over all 12 uses (K = 12 x tokens), which
-  replaces 12 GEMMs + 11 additions per weight and per bias.
+* the four shared linear layers write each use's input and output gradient into one buffer per layer
+  (the copy doubles as the cast to bf16 or the head-merging reshape the stock forward does anyway; GELU
+  and its backward write straight into the buffers) and compute their weight and bias gradients once,
+  at the end of backward, as one GEMM over all 12 uses (K = 12 x tokens), which replaces 12 GEMMs + 11
+  additions per weight and per bias;
+* attention prefers the memory-efficient kernel: cuDNN's, PyTorch's first choice on H100/H200, builds a
+  plan for every new shape (seconds over an epoch's padded widths) and was slower per step here.
 
 Precision follows autocast exactly by default (bf16 GEMMs and attention, LayerNorm and the residual
 stream in float32 after the first LayerNorm), so results match the stock forward up to rounding; a test
 checks logits and every gradient against it in float32. `residual="compute"` keeps the residual stream
 in the compute dtype instead (bf16 under autocast; LayerNorm still normalises in float32 inside the
-kernel and keeps float32 weights): four fewer casts per layer and half the memory traffic of the
-element-wise work, at the price of rounding the residual stream to bf16 as pure-bf16 training does.
-`attention` picks the scaled-dot-product backend tried first (see ATTENTION_CHOICES). The parameters, their names and the saved checkpoints
-are untouched: `install` only swaps the encoder's `forward` on this model instance. Anything the fast
-path does not cover (dropout inside the encoder while training, several layer groups, chunked
-feed-forward, ONNX export or tracing) runs the stock forward.
+kernel): fewer casts and half the memory traffic of the element-wise work, at the price of rounding
+the residual stream to bf16 as pure-bf16 training does. `attention` picks the scaled-dot-product
+backend tried first (see ATTENTION_CHOICES). The parameters, their names and the saved checkpoints are
+untouched: `install` only swaps the encoder's `forward` on this model instance. Anything the fast path
+does not cover (dropout inside the encoder while training, several layer groups, chunked feed-forward,
+ONNX export or tracing) runs the stock forward.
 """
 
 from __future__ import annotations
@@ -157,9 +161,9 @@ def supported(encoder) -> bool:
 
 RESIDUAL_CHOICES = ("float32", "compute")
 # "efficient" (the default): memory-efficient attention first. cuDNN attention, which PyTorch prefers on
-# H100/H200, builds a plan for every new tensor shape -- about 0.2 s each, for every padded width of
-# training and again of validation -- and measured no faster per step at these short lengths
-# (benchmarks/step_profile.py). "pytorch": PyTorch's own order. Whatever comes first, the others stay
+# H100/H200, builds a plan for every new tensor shape -- for every padded width of training and again of
+# validation: recording 11 widths' graphs took 5.3 s with it, 0.7 s without -- and its step was slower
+# (4.47 against 4.10 ms at width 24; benchmarks/step_profile.py, docs/PERFORMANCE.md). "pytorch": PyTorch's own order. Whatever comes first, the others stay
 # behind it as fallbacks, so a shape one kernel does not support still runs.
 ATTENTION_CHOICES = ("efficient", "pytorch", "cudnn", "math")
 

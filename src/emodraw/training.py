@@ -183,6 +183,8 @@ class Trainer:
         self.world, self.rank = self.accelerator.num_processes, self.accelerator.process_index
         self.device = self.accelerator.device
         self.bf16 = use_bf16(config.precision, self.device)
+        # validation/test batches: big on a GPU (each forward is launch-bound), 128 on a CPU (measured faster)
+        self.eval_batch_size = config.eval_batch_size or (512 if self.device.type == "cuda" else 128)
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.main
         set_threads(config.threads)
 
@@ -346,7 +348,7 @@ class Trainer:
         model = self.accelerator.unwrap_model(self.model)
         n = len(self.val_data)
         share = np.arange(self.rank, n, self.world)
-        logits = predict_logits(model, self.val_data, self.config.eval_batch_size, self.device, self.bf16, indices=share)
+        logits = predict_logits(model, self.val_data, self.eval_batch_size, self.device, self.bf16, indices=share)
         model.train()
         if self.world > 1:
             width = -(-n // self.world)
@@ -471,13 +473,13 @@ class Trainer:
         for kind, saved_from in targets:
             if kind in found:
                 clf = Classifier.load(found[kind], device=self.device.type, precision=self.config.precision)
-                logits = clf.logits(examples.texts, batch_size=self.config.eval_batch_size)
+                logits = clf.logits(examples.texts, batch_size=self.eval_batch_size)
                 name = found[kind].name
             elif kind == "last" and not self.config.save_checkpoints:
                 model = self.accelerator.unwrap_model(self.model)
                 enc = encode(self.tokenizer, examples.texts, labels, self.config.max_length).to(self.device)
                 with self._averaged():
-                    logits = predict_logits(model, enc, self.config.eval_batch_size, self.device, self.bf16).numpy()
+                    logits = predict_logits(model, enc, self.eval_batch_size, self.device, self.bf16).numpy()
                 name = "(not saved)"
             else:
                 continue
