@@ -258,14 +258,14 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
     # float32: what autocast does (LayerNorm runs and returns float32); compute: stay in bf16
     stream = torch.float32 if self._fused_residual == "float32" else dtype
     # LayerNorm's weights in the stream's dtype: CUDA's kernel takes no bf16 input with float32 weights
-    (w1, b1, eps1), (w2, b2, eps2) = [(n.weight.to(stream), n.bias.to(stream), n.eps) for n in (norm1, norm2)]
+    (scale1, shift1, eps1), (scale2, shift2, eps2) = [(n.weight.to(stream), n.bias.to(stream), n.eps) for n in (norm1, norm2)]
 
     with torch.autocast(device_type, enabled=False), _attention_backend(self._fused_attention):
         for i in range(uses):
             query, key, value = qkv_heads(hidden, i)  # each (B, heads, L, head_size)
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
-            attended = F.layer_norm((hidden + dense(context.transpose(1, 2), i)).to(stream), (size,), w1, b1, eps1)
-            hidden = F.layer_norm((feed_forward(attended, i) + attended).to(stream), (size,), w2, b2, eps2)
+            attended = F.layer_norm((hidden + dense(context.transpose(1, 2), i)).to(stream), (size,), scale1, shift1, eps1)
+            hidden = F.layer_norm((feed_forward(attended, i) + attended).to(stream), (size,), scale2, shift2, eps2)
     return BaseModelOutput(last_hidden_state=hidden)
 
 
