@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One lent-GPU session (see /work/.library/device): run from the repo root with the packed backbone
 # carried in .carry (benchmarks/device/pack_backbone.py pack .carry). Everything lands in $OUT.
-#   bash benchmarks/device/gpu_session.sh speed            # issue 3: GPU tests, the 20-epoch benchmark, two option A/Bs
+#   bash benchmarks/device/gpu_session.sh speed            # issue 3: GPU tests, then the 20-epoch acceptance benchmark
+#   bash benchmarks/device/gpu_session.sh options K=V ...  # emodraw-only 20-epoch runs with engine options, e.g. fused_residual=bf16
 #   bash benchmarks/device/gpu_session.sh accuracy N       # issue 6: the accuracy study, no new run after N s
 #   bash benchmarks/device/gpu_session.sh explore N        # GPU tests, step profile of the engine's options, an
 #                                                          # emodraw-only 20-epoch run, then N s of the 100 % accuracy round
@@ -14,13 +15,17 @@ export PYTHONPATH="$PWD/src:$PWD/.carry"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/gpu.txt"
 python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" >> "$OUT/gpu.txt"
 
-speed() {  # the acceptance benchmark first; then whole-run A/Bs of two engine options (emodraw only)
+speed() {  # issue 3's acceptance benchmark (~300 s on an H200: the Trainer baseline alone takes 200-220 s)
   python3 -m pytest -q -p no:cacheprovider tests/test_steps_gpu.py tests/test_fused_albert.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
   python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 \
     --json-out "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
-  for option in fused_residual=bf16 attention_backend=pytorch; do
+}
+
+options() {  # whole-run A/Bs of engine options, emodraw only (~35 s each): options KEY=VALUE ...
+  for option in "$@"; do
     python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
-      --emodraw-option $option --json-out "$OUT/train_speed_emodraw_${option//=/_}.json" 2>&1 | tail -4 | tee "$OUT/train_speed_emodraw_${option//=/_}.log"
+      --emodraw-option "$option" --json-out "$OUT/train_speed_emodraw_${option//=/_}.json" 2>&1 | tail -4 \
+      | tee "$OUT/train_speed_emodraw_${option//=/_}.log"
   done
 }
 
@@ -41,4 +46,5 @@ case "${1:-speed}" in
 speed) speed ;;
 accuracy) accuracy "${2:-300}" ;;
 explore) explore "${2:-200}" ;;
+options) shift; options "$@" ;;
 esac
