@@ -22,7 +22,7 @@ VARIANTS = [
     ("stock", None),
     ("fused (efficient attention)", {}),
     ("fused, PyTorch's attention order (cuDNN)", {"attention": "pytorch"}),
-    ("fused, bf16 residual", {"residual": "compute"}),
+    ("fused, bf16 residual", {"residual": "bf16"}),
 ]
 
 

@@ -123,7 +123,7 @@ def test_the_math_attention_backend_computes_the_same_function():
 
 
 def test_a_bf16_residual_stream_is_bf16_and_stays_close_to_autocast():
-    stock, fused = _models(residual="compute")
+    stock, fused = _models(residual="bf16")
     ids, mask, labels = _batch()
     seen = []
     fused.albert.pooler.register_forward_hook(lambda module, args, out: seen.append(args[0].dtype))

@@ -15,8 +15,12 @@ export PYTHONPATH="$PWD/src:$PWD/.carry"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/gpu.txt"
 python3 -c "import torch, transformers, accelerate; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__)" >> "$OUT/gpu.txt"
 
-speed() {  # issue 3's acceptance benchmark (~300 s on an H200: the Trainer baseline alone takes 200-220 s)
+gpu_tests() {  # the CUDA-graph and fused-encoder tests, on the GPU
   python3 -m pytest -q -p no:cacheprovider tests/test_steps_gpu.py tests/test_fused_albert.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
+}
+
+speed() {  # issue 3's acceptance benchmark (~300 s on an H200: the Trainer baseline alone takes 200-220 s)
+  gpu_tests
   python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 \
     --json-out "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
 }
@@ -35,7 +39,7 @@ accuracy() {  # $1: seconds left for it
 }
 
 explore() {  # $1: seconds for the accuracy part (0: none)
-  python3 -m pytest -q -p no:cacheprovider tests/test_steps_gpu.py tests/test_fused_albert.py 2>&1 | tail -5 | tee "$OUT/gpu_tests.log"
+  gpu_tests
   python3 benchmarks/step_profile.py --device cuda 2>&1 | grep -v Warning | tee "$OUT/step_profile.log"
   python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
     --json-out "$OUT/train_speed_emodraw.json" 2>&1 | tail -6 | tee "$OUT/train_speed_emodraw.log"

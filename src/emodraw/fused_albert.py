@@ -20,7 +20,7 @@ This forward computes the same function with fewer, larger kernels:
 
 Precision follows autocast exactly by default (bf16 GEMMs and attention, LayerNorm and the residual
 stream in float32 after the first LayerNorm), so results match the stock forward up to rounding; a test
-checks logits and every gradient against it in float32. `residual="compute"` keeps the residual stream
+checks logits and every gradient against it in float32. `residual="bf16"` keeps the residual stream
 in the compute dtype instead (bf16 under autocast; LayerNorm still normalises in float32 inside the
 kernel): fewer casts and half the memory traffic of the element-wise work, at the price of rounding
 the residual stream to bf16 as pure-bf16 training does. `attention` picks the scaled-dot-product
@@ -36,6 +36,8 @@ import types
 
 import torch
 import torch.nn.functional as F
+
+from .config import ATTENTION_BACKENDS, RESIDUAL_STREAMS
 
 
 class _Slot:
@@ -88,9 +90,7 @@ class _DeferredQKV(torch.autograd.Function):
         ctx.weight, ctx.slot, ctx.i, ctx.x_dtype, ctx.heads = weight, slot, i, x.dtype, heads
         buffer = slot.inputs[i]
         buffer.copy_(x)
-        batch, width, _ = x.shape
-        qkv = F.linear(buffer, weight, bias).view(batch, width, 3, heads, -1)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return _split_heads(F.linear(buffer, weight, bias), heads)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -159,13 +159,13 @@ def supported(encoder) -> bool:
             and config.inner_group_num == 1 and not config.chunk_size_feed_forward)
 
 
-RESIDUAL_CHOICES = ("float32", "compute")
+RESIDUAL_CHOICES = RESIDUAL_STREAMS  # "bf16": the residual stream in the compute dtype (bf16 under autocast)
 # "efficient" (the default): memory-efficient attention first. cuDNN attention, which PyTorch prefers on
 # H100/H200, builds a plan for every new tensor shape -- for every padded width of training and again of
 # validation: recording 11 widths' graphs took 5.3 s with it, 0.7 s without -- and its step was slower
 # (4.47 against 4.10 ms at width 24; benchmarks/step_profile.py, docs/PERFORMANCE.md). "pytorch": PyTorch's own order. Whatever comes first, the others stay
 # behind it as fallbacks, so a shape one kernel does not support still runs.
-ATTENTION_CHOICES = ("efficient", "pytorch", "cudnn", "math")
+ATTENTION_CHOICES = ATTENTION_BACKENDS
 
 
 def install(model: torch.nn.Module, residual: str = "float32", attention: str = "efficient") -> int:
@@ -215,38 +215,37 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
         slot.clear()  # a forward whose backward never ran must not leave its tensors behind
     deferred = torch.is_grad_enabled() and any(t.requires_grad for pair in linears.values() for t in pair)
     batch, width, size = hidden.shape
-    heads, head_size = attention.num_attention_heads, attention.attention_head_size
+    heads = attention.num_attention_heads
     uses = self.config.num_hidden_layers
     gelu = _gelu_approximation(layer.activation)
+    slots = self._slots
     if deferred:
         names = list(linears)
         for name, (weight, _) in linears.items():
-            self._slots[name].allocate(uses, batch, width, weight.shape[1], weight.shape[0], weight)
-        hidden = _SharedGrads.apply(hidden, [self._slots[n] for n in names],
-                                    *[t for n in names for t in linears[n]])
-    slots = self._slots
+            slots[name].allocate(uses, batch, width, weight.shape[1], weight.shape[0], weight)
+        hidden = _SharedGrads.apply(hidden, [slots[n] for n in names], *[t for n in names for t in linears[n]])
+        # the deferred functions get the weights without autograd history: their gradients come from _SharedGrads
+        linears = {name: (w.detach(), b.detach()) for name, (w, b) in linears.items()}
 
     def qkv_heads(x, i):
         weight, bias = linears["qkv"]
         if deferred:
-            return _DeferredQKV.apply(x, weight.detach(), bias.detach(), slots["qkv"], i, heads)
-        qkv = F.linear(x.to(dtype), weight, bias).view(batch, width, 3, heads, head_size)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            return _DeferredQKV.apply(x, weight, bias, slots["qkv"], i, heads)
+        return _split_heads(F.linear(x.to(dtype), weight, bias), heads)
 
     def dense(context, i):  # context: (B, L, heads, head_size)
         weight, bias = linears["dense"]
         if deferred:
-            return _DeferredLinear.apply(context, weight.detach(), bias.detach(), slots["dense"], i)
+            return _DeferredLinear.apply(context, weight, bias, slots["dense"], i)
         return F.linear(context.reshape(batch, width, size), weight, bias)
 
     def feed_forward(x, i):
         (w1, b1), (w2, b2) = linears["ffn"], linears["ffn_output"]
         if deferred and gelu is not None:
-            return _DeferredFeedForward.apply(x, w1.detach(), b1.detach(), w2.detach(), b2.detach(),
-                                              slots["ffn"], slots["ffn_output"], i, gelu)
+            return _DeferredFeedForward.apply(x, w1, b1, w2, b2, slots["ffn"], slots["ffn_output"], i, gelu)
         if deferred:  # another activation: the generic deferred layers, one copy each
-            inner = layer.activation(_DeferredLinear.apply(x, w1.detach(), b1.detach(), slots["ffn"], i))
-            return _DeferredLinear.apply(inner, w2.detach(), b2.detach(), slots["ffn_output"], i)
+            inner = layer.activation(_DeferredLinear.apply(x, w1, b1, slots["ffn"], i))
+            return _DeferredLinear.apply(inner, w2, b2, slots["ffn_output"], i)
         return F.linear(layer.activation(F.linear(x.to(dtype), w1, b1)), w2, b2)
 
     mask = attention_mask
@@ -255,8 +254,8 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
     elif mask is not None:
         mask = mask.to(dtype)
     norm1, norm2 = attention.LayerNorm, layer.full_layer_layer_norm
-    # float32: what autocast does (LayerNorm runs and returns float32); compute: stay in bf16
-    stream = torch.float32 if self._fused_residual == "float32" else dtype
+    # float32: what autocast does (LayerNorm runs and returns float32); bf16: stay in the compute dtype
+    stream = torch.float32 if self._fused_residual == "float32" else dtype  # "bf16": the compute dtype
     # LayerNorm's weights in the stream's dtype: CUDA's kernel takes no bf16 input with float32 weights
     (scale1, shift1, eps1), (scale2, shift2, eps2) = [(n.weight.to(stream), n.bias.to(stream), n.eps) for n in (norm1, norm2)]
 
@@ -267,6 +266,12 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
             attended = F.layer_norm((hidden + dense(context.transpose(1, 2), i)).to(stream), (size,), scale1, shift1, eps1)
             hidden = F.layer_norm((feed_forward(attended, i) + attended).to(stream), (size,), scale2, shift2, eps2)
     return BaseModelOutput(last_hidden_state=hidden)
+
+
+def _split_heads(qkv: torch.Tensor, heads: int) -> tuple[torch.Tensor, ...]:
+    """(B, L, 3 * size) -> query, key, value, each a (B, heads, L, head_size) view."""
+    batch, width, _ = qkv.shape
+    return qkv.view(batch, width, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
 
 
 def _gelu_approximation(activation) -> str | None:

@@ -15,6 +15,8 @@ SAVED_FROM_BEST_SCORE = "The epoch with the highest validation (accuracy + macro
 def saved_from_best(select_by: str) -> str:
     """The table's "Checkpoint Saved From" text for the best checkpoint under a selection rule."""
     return SAVED_FROM_BEST_SCORE if select_by == "val_score" else SAVED_FROM_BEST
+
+
 COLUMNS = ("Experiment No.", "Model", "Checkpoint Saved From", "Checkpoint File", "Accuracy (%)", "F1 Score (%)",
            "Avg Loss", "Learning Rate", "Batch Size", "Training Epochs", "Data Portion Used (%)")
 ROW_KEYS = ("experiment", "model", "checkpoint_saved_from", "checkpoint_file", "accuracy", "f1_macro", "f1_weighted",

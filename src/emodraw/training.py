@@ -231,8 +231,7 @@ class Trainer:
             model.get_input_embeddings().weight.requires_grad_(False)
         fuse_activations(model)
         if cfg.fused_encoder and self.device.type == "cuda":  # on CPUs it measured no faster
-            fused_albert.install(model, residual="compute" if cfg.fused_residual == "bf16" else "float32",
-                                 attention=cfg.attention_backend)
+            fused_albert.install(model, residual=cfg.fused_residual, attention=cfg.attention_backend)
         if cfg.compile:
             compile_layers(model)
         self.n_params = sum(p.numel() for p in model.parameters())
