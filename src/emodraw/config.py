@@ -60,6 +60,9 @@ class TrainConfig:
     class_weights: str = _opt("none", "weight the loss by class frequency: none, balanced (1/n) or sqrt (1/sqrt n)")
     rdrop_alpha: float = _opt(0.0, "R-Drop: each batch passes twice (two dropout draws); add alpha x their symmetric KL (0 = off)")
     ema_decay: float = _opt(0.0, "validate, checkpoint and test an exponential moving average of the weights with this decay, e.g. 0.999 (0 = off)")
+    distill_from: str | None = _opt(None, "knowledge distillation: comma-separated run or checkpoint folders (the teachers); the model also learns their mean predicted distribution on the training sentences")
+    distill_alpha: float = _opt(0.5, "distillation: weight of the teachers' term; the labels' cross-entropy gets 1 - alpha")
+    distill_temperature: float = _opt(2.0, "distillation: softmax temperature of teachers and student in the teachers' term")
     layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
     select_by: str = _opt("val_loss", "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)")
     early_stopping_patience: int = _opt(0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)")
@@ -103,6 +106,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value < 1):
                 bad(name, "must be in [0, 1)")
+        if not (isinstance(self.distill_alpha, (int, float)) and 0 <= self.distill_alpha <= 1):
+            bad("distill_alpha", "must be in [0, 1]")
+        if not (isinstance(self.distill_temperature, (int, float)) and math.isfinite(self.distill_temperature)
+                and self.distill_temperature > 0):
+            bad("distill_temperature", "must be a positive number")
+        if self.distill_from is not None and not (isinstance(self.distill_from, str) and self.distill_from.strip(" ,")):
+            bad("distill_from", "must name at least one run or checkpoint folder")
         if not isinstance(self.early_stopping_patience, int) or self.early_stopping_patience < 0:
             bad("early_stopping_patience", "must be a whole number >= 0")
         if not isinstance(self.threads, int) or self.threads < 0:

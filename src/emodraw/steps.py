@@ -13,36 +13,44 @@ from dataclasses import dataclass
 
 import torch
 
+from .distill import distillation_loss
 from .engine import autocast
 
 
 class EagerStep:
     def __init__(self, model, optimizer, *, device: torch.device, bf16: bool, max_grad_norm: float,
                  label_smoothing: float, world: int = 1, class_weights: torch.Tensor | None = None,
-                 rdrop_alpha: float = 0.0, ema=None):
+                 rdrop_alpha: float = 0.0, ema=None, distill_alpha: float = 0.0, distill_temperature: float = 1.0):
         self.model, self.optimizer = model, optimizer
         self.device, self.bf16 = device, bf16
         self.max_grad_norm, self.label_smoothing, self.world = max_grad_norm, label_smoothing, world
         self.class_weights, self.rdrop_alpha = class_weights, rdrop_alpha
+        self.distill_alpha, self.distill_temperature = distill_alpha, distill_temperature
         self.ema = ema  # an averaging.WeightAverage, or None
         self.params = [p for p in model.parameters() if p.requires_grad]
 
-    def _body(self, input_ids, attention_mask, labels, scale: float) -> torch.Tensor:
+    def _body(self, input_ids, attention_mask, labels, scale: float, soft: torch.Tensor | None = None) -> torch.Tensor:
+        """`soft`: the teachers' distribution per sentence (B, C) when distilling, else None."""
         rdrop = self.rdrop_alpha > 0
         if rdrop:  # R-Drop: the batch twice (two dropout draws), in one forward pass
             input_ids, attention_mask, labels = input_ids.repeat(2, 1), attention_mask.repeat(2, 1), labels.repeat(2)
+            soft = None if soft is None else soft.repeat(2, 1)
         with autocast(self.device, self.bf16):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()  # (B, C)
         losses = torch.nn.functional.cross_entropy(logits, labels, weight=self.class_weights, reduction="none",
                                                    label_smoothing=self.label_smoothing)  # (B,)
         objective = losses
+        if soft is not None:  # the reported loss stays the labels' cross-entropy, comparable to validation's
+            objective = ((1 - self.distill_alpha) * losses
+                         + self.distill_alpha * distillation_loss(logits, soft, self.distill_temperature))
         if rdrop:
             losses = losses.view(2, -1).mean(0)  # per sentence, as reported
+            objective = objective.view(2, -1).mean(0)
             first, second = torch.log_softmax(logits, -1).chunk(2)
             kl = torch.nn.functional.kl_div
             symmetric = (kl(first, second, log_target=True, reduction="none")
                          + kl(second, first, log_target=True, reduction="none")).sum(-1) / 2
-            objective = losses + self.rdrop_alpha * symmetric
+            objective = objective + self.rdrop_alpha * symmetric
         (objective.sum() * scale).backward()
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
@@ -60,7 +68,8 @@ class EagerStep:
         # Gradients start from nothing: after a CUDA-graph replay `.grad` still points at the graph's
         # buffers, and backward would add to them.
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._body(inputs["input_ids"], inputs["attention_mask"], labels, self.world / global_count)
+        loss = self._body(inputs["input_ids"], inputs["attention_mask"], labels, self.world / global_count,
+                          inputs.get("soft_targets"))
         self.optimizer.zero_grad(set_to_none=True)
         self._count()
         return loss
@@ -76,6 +85,7 @@ class _Graph:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
+    soft: torch.Tensor | None  # the teachers' distribution, when distilling
     loss: torch.Tensor
 
 
@@ -110,13 +120,16 @@ class GraphedStep(EagerStep):
         entry.input_ids.copy_(inputs["input_ids"])
         entry.attention_mask.copy_(inputs["attention_mask"])
         entry.labels.copy_(labels)
+        if entry.soft is not None:
+            entry.soft.copy_(inputs["soft_targets"])
         entry.graph.replay()
         self._count()
         return entry.loss.clone()
 
     def _capture(self, inputs, labels) -> _Graph:
+        soft = inputs.get("soft_targets")
         static = _Graph(torch.cuda.CUDAGraph(), inputs["input_ids"].clone(), inputs["attention_mask"].clone(),
-                        labels.clone(), torch.zeros((), device=self.device))
+                        labels.clone(), None if soft is None else soft.clone(), torch.zeros((), device=self.device))
         scale = 1.0 / self.batch_size
         # Warm-up and capture run real optimizer steps; keep the weights, moments and weight average
         # to put back after.
@@ -132,7 +145,7 @@ class GraphedStep(EagerStep):
                 # The first capture warms up twice (lazy cuBLAS/attention set-up); later widths need once.
                 for _ in range(1 if self.graphs else 2):
                     self.optimizer.zero_grad(set_to_none=True)
-                    self._body(static.input_ids, static.attention_mask, static.labels, scale)
+                    self._body(static.input_ids, static.attention_mask, static.labels, scale, static.soft)
             torch.cuda.current_stream().wait_stream(side)
             self.optimizer.zero_grad(set_to_none=True)  # backward in the graph then writes fresh grads
             # Not `torch.cuda.graph(...)`: on entry it empties the allocator's cache (and, in some
@@ -142,7 +155,7 @@ class GraphedStep(EagerStep):
             with torch.cuda.stream(side):
                 static.graph.capture_begin(*(() if self.pool is None else (self.pool,)), capture_error_mode="global")
                 try:
-                    static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale)
+                    static.loss = self._body(static.input_ids, static.attention_mask, static.labels, scale, static.soft)
                 finally:
                     static.graph.capture_end()
             torch.cuda.current_stream().wait_stream(side)

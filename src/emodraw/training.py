@@ -31,6 +31,7 @@ from .backbones import load_classifier, load_tokenizer, resolve_backbone
 from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
 from .config import TrainConfig, check_keys, resolve_config
 from .data import Splits, file_sha256, load_splits
+from .distill import teacher_targets
 from .engine import Encoded, bucketed_batches, compile_layers, device_indices, encode, fuse_activations, predict_logits, set_threads, use_bf16
 from .optim import class_weights, make_optimizer, parameter_groups
 from .steps import EagerStep, GraphedStep
@@ -199,6 +200,7 @@ class Trainer:
             write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16)
         self._prepare_model()
         self.train_data = self._encode(self.splits.train)
+        self.soft_targets = self._teacher_targets()
         self.val_data = self._encode(self.splits.val)
         self.steps_per_epoch = len(self._epoch_batches(0))
         self._prepare_optimisation()
@@ -252,7 +254,8 @@ class Trainer:
                     if cfg.ema_decay > 0 else None)
         common = dict(device=self.device, bf16=self.bf16, max_grad_norm=cfg.max_grad_norm,
                       label_smoothing=cfg.label_smoothing, world=self.world, rdrop_alpha=cfg.rdrop_alpha, ema=self.ema,
-                      class_weights=None if weights is None else weights.to(self.device))
+                      class_weights=None if weights is None else weights.to(self.device),
+                      distill_alpha=cfg.distill_alpha, distill_temperature=cfg.distill_temperature)
         if self.use_graphs:
             self.step = GraphedStep(self.model, self.optimizer, batch_size=cfg.batch_size, log=self.log, **common)
         else:
@@ -260,6 +263,17 @@ class Trainer:
 
     def _encode(self, examples) -> Encoded:
         return encode(self.tokenizer, examples.texts, self.splits.ids(examples), self.config.max_length).to(self.device)
+
+    def _teacher_targets(self) -> torch.Tensor | None:
+        """With --distill-from: the teachers' mean distribution per training sentence, on the device."""
+        cfg = self.config
+        if not cfg.distill_from:
+            return None
+        log = self.log if self.main else (lambda _message: None)
+        targets = teacher_targets(cfg.distill_from, self.splits.train.texts, self.splits.label_names,
+                                  temperature=cfg.distill_temperature, device=self.device, precision=cfg.precision,
+                                  batch_size=self.eval_batch_size, log=log)
+        return targets.to(self.device)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -330,6 +344,8 @@ class Trainer:
         for step, (batch, rows, index) in enumerate(zip(batches, shares, device_indices(shares, self.device)), start=1):
             inputs = self.train_data.batch(rows, index=index)
             labels = inputs.pop("labels")
+            if self.soft_targets is not None:
+                inputs["soft_targets"] = self.soft_targets.index_select(0, index)
             loss_sum += self.step(inputs, labels, len(batch))
             self.scheduler.step()
             seen += len(rows)

@@ -1,0 +1,58 @@
+"""Knowledge distillation from trained runs: the student also learns the teachers' mean distribution.
+
+A few runs of the same recipe with different seeds, averaged, predict better than any one of them;
+distillation moves most of that gain into one model of the student's size, so prediction costs what
+one model costs. The teachers are scored once, on the training sentences only, before training starts
+(validation and test are never shown to them here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from .errors import ConfigError
+
+
+def teacher_paths(spec: str) -> list[Path]:
+    """`--distill-from a,b,c` -> the folders, each checked to exist."""
+    paths = [Path(p.strip()) for p in spec.split(",") if p.strip()]
+    if not paths:
+        raise ConfigError("--distill-from: name at least one run or checkpoint folder")
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"--distill-from: {path}: no such run or checkpoint folder")
+    return paths
+
+
+def teacher_targets(spec: str, texts: Sequence[str], label_names: Sequence[str], *, temperature: float,
+                    device: torch.device, precision: str, batch_size: int,
+                    log: Callable[[str], None] = print) -> torch.Tensor:
+    """The teachers' mean of softmax(logits / temperature) for `texts`: (N, C) float32 on the CPU,
+    columns in the order of `label_names` (each teacher's own label order is mapped by name)."""
+    from .predict import Classifier
+
+    paths = teacher_paths(spec)
+    total = torch.zeros(len(texts), len(label_names))
+    for path in paths:
+        teacher = Classifier.load(path, device=device.type, precision=precision)
+        if sorted(teacher.labels) != sorted(label_names):
+            raise ConfigError(f"--distill-from: {path} predicts {teacher.labels}, the training data has {list(label_names)}")
+        columns = [teacher.labels.index(name) for name in label_names]
+        logits = torch.from_numpy(teacher.logits(list(texts), batch_size=batch_size))[:, columns]
+        total += torch.softmax(logits / temperature, dim=-1)
+        log(f"distillation: teacher {teacher.path} scored {len(texts)} training sentences")
+        del teacher
+    return total / len(paths)
+
+
+def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per sentence: T^2 * KL(targets || softmax(student / T)) (Hinton et al., 2015).
+
+    The T^2 keeps the gradient's size independent of T, so the mixing weight means the same at any T.
+    """
+    log_student = torch.log_softmax(student_logits / temperature, dim=-1)
+    kl = torch.nn.functional.kl_div(log_student, targets, reduction="none").sum(-1)
+    return kl * temperature ** 2

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from conftest import TINY_OPTIONS
+from emodraw import Classifier, train
+from emodraw.data import read_examples
+from emodraw.distill import distillation_loss, teacher_targets
+from emodraw.errors import ConfigError
+
+
+def test_distillation_loss_is_zero_when_the_student_matches_and_grows_with_the_gap():
+    targets = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    temperature = 2.0
+    matching = temperature * targets.log()  # softmax(matching / T) == targets
+    assert distillation_loss(matching, targets, temperature) == pytest.approx([0.0, 0.0], abs=1e-6)
+    wrong = torch.tensor([[0.0, 0.0, 5.0], [5.0, 0.0, 0.0]])
+    loss = distillation_loss(wrong, targets, temperature)
+    by_hand = temperature ** 2 * (targets * (targets.log() - torch.log_softmax(wrong / temperature, -1))).sum(-1)
+    assert torch.allclose(loss, by_hand) and (loss > 0.1).all()
+
+
+def test_teacher_targets_are_the_teachers_mean_distribution_in_the_students_label_order(tiny_run, small_data):
+    texts = read_examples(small_data / "train.txt").texts[:40]
+    teacher = Classifier.load(tiny_run.run_dir, device="cpu", precision="fp32")
+    expected = torch.softmax(torch.from_numpy(teacher.logits(texts)) / 3.0, dim=-1)
+    reordered = list(reversed(teacher.labels))
+    # the same teacher twice: the mean is the teacher itself
+    targets = teacher_targets(f"{tiny_run.run_dir},{tiny_run.run_dir}", texts, reordered, temperature=3.0,
+                              device=torch.device("cpu"), precision="fp32", batch_size=16, log=lambda _m: None)
+    assert targets.shape == (40, len(reordered))
+    assert torch.allclose(targets, expected.flip(-1), atol=1e-5)
+    assert torch.allclose(targets.sum(-1), torch.ones(40), atol=1e-5)
+
+
+def test_teachers_that_predict_other_labels_or_do_not_exist_are_refused(tiny_run, tmp_path):
+    with pytest.raises(ConfigError, match="predicts"):
+        teacher_targets(str(tiny_run.run_dir), ["a sentence"], ["happy", "sad"], temperature=1.0,
+                        device=torch.device("cpu"), precision="fp32", batch_size=8)
+    with pytest.raises(ConfigError, match="no such run"):
+        teacher_targets(str(tmp_path / "missing"), ["a sentence"], ["joy"], temperature=1.0,
+                        device=torch.device("cpu"), precision="fp32", batch_size=8)
+    with pytest.raises(ConfigError, match="distill-alpha"):
+        train(distill_from=str(tiny_run.run_dir), distill_alpha=1.5)
+
+
+def _gap_to_teacher(student_dir, teacher_dir, texts):
+    """Mean KL(teacher || student) over `texts`, at temperature 1."""
+    teacher, student = (Classifier.load(p, device="cpu", precision="fp32") for p in (teacher_dir, student_dir))
+    p = torch.softmax(torch.from_numpy(teacher.logits(texts)), -1)
+    log_q = torch.log_softmax(torch.from_numpy(student.logits(texts)), -1)
+    return float((p * (p.log() - log_q)).sum(-1).mean())
+
+
+def test_distilled_student_moves_towards_its_teacher_and_alpha_zero_is_plain_training(tmp_path, tiny_run, tiny_albert, small_data):
+    options = {**TINY_OPTIONS, "plots": False, "save_state": False, "seed": 3}
+    runs = {name: train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / name),
+                        progress=False, **options, **extra)
+            for name, extra in (("plain", {}),
+                                ("alpha0", {"distill_from": str(tiny_run.run_dir), "distill_alpha": 0.0}),
+                                ("alpha1", {"distill_from": str(tiny_run.run_dir), "distill_alpha": 1.0,
+                                            "distill_temperature": 1.0}))}
+    losses = {name: [row["train_loss"] for row in run.history] for name, run in runs.items()}
+    assert losses["alpha0"] == pytest.approx(losses["plain"], rel=1e-6)  # the teachers' term weighs nothing
+    assert losses["alpha1"] != pytest.approx(losses["plain"], rel=1e-3)
+    # learning only the teacher's distribution brings the student closer to it than learning the labels
+    texts = read_examples(small_data / "train.txt").texts
+    gaps = {name: _gap_to_teacher(runs[name].checkpoints["last"], tiny_run.run_dir, texts) for name in ("plain", "alpha1")}
+    assert gaps["alpha1"] < 0.8 * gaps["plain"], gaps
