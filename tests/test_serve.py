@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -34,6 +35,10 @@ def test_health_labels_docs_and_page(server):
     page = httpx.get(server + "/")
     assert page.status_code == 200 and "Emotion Draw" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # self-contained: no CDN
+    docs = httpx.get(server + "/docs")  # the API docs too: Swagger UI from the wheel, not a CDN
+    assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text and "cdn." not in docs.text
+    script = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', docs.text).group(1)
+    assert httpx.get(server + script).status_code == 200
 
 
 def test_single_and_batch_predictions(server, tiny_run):

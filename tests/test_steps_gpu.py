@@ -7,8 +7,8 @@ import torch
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_graphed_steps_match_eager_steps(tiny_albert, fused):
+@pytest.mark.parametrize("fused, distill", [(False, False), (True, False), (False, True)])
+def test_graphed_steps_match_eager_steps(tiny_albert, fused, distill):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from emodraw import fused_albert
@@ -23,6 +23,8 @@ def test_graphed_steps_match_eager_steps(tiny_albert, fused):
     data = encode(tokenizer, texts, [i % 6 for i in range(64)]).to(device)
     # full batches of 16 replay graphs; the 8-sentence one runs eagerly between replays
     batches = ([np.arange(i, i + 16) for i in range(0, 48, 16)] + [np.arange(48, 56)]) * 3
+    # distillation: each replay must read this batch's teacher distribution, not the captured one's
+    teachers = torch.softmax(torch.randn(64, 6, generator=torch.Generator().manual_seed(1)) * 3, -1).to(device)
 
     def losses(graphs: bool, fused: bool):
         torch.manual_seed(0)
@@ -34,12 +36,15 @@ def test_graphed_steps_match_eager_steps(tiny_albert, fused):
         if fused:
             assert fused_albert.install(model) == 1
         opt = make_optimizer(parameter_groups(model, 1e-3, 0.01), device, graphs)
-        kw = dict(device=device, bf16=False, max_grad_norm=1.0, label_smoothing=0.0)
+        kw = dict(device=device, bf16=False, max_grad_norm=1.0, label_smoothing=0.0,
+                  distill_alpha=0.5 if distill else 0.0, distill_temperature=2.0)
         step = GraphedStep(model, opt, batch_size=16, **kw) if graphs else EagerStep(model, opt, **kw)
         out = []
         for rows in batches:
             inputs = data.batch(rows)
             labels = inputs.pop("labels")
+            if distill:
+                inputs["soft_targets"] = teachers[torch.from_numpy(rows).to(device)]
             out.append(float(step(inputs, labels, len(rows))))
         if graphs:
             assert step.graphs and not step.disabled

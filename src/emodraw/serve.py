@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 
 MAX_BODY_BYTES = 1 << 20
 MAX_TEXTS = 64
@@ -167,7 +168,9 @@ def create_app(classifier, options: ServeOptions | None = None) -> FastAPI:
     from . import __version__
 
     options = options or ServeOptions()
-    app = FastAPI(title="emodraw", version=__version__,
+    # FastAPIOffline: FastAPI whose /docs and /redoc pages load Swagger UI and ReDoc from files shipped in
+    # the wheel instead of a CDN, so the API docs work on machines without network, as the rest does.
+    app = FastAPIOffline(title="emodraw", version=__version__,
                   description="Emotion scores (sadness, joy, love, anger, fear, surprise) for English text.")
     backend = "onnx" if type(classifier).__name__ == "OnnxClassifier" else "pytorch"
     window_ms = options.batch_window_ms if options.batch_window_ms is not None else (0.0 if backend == "onnx" else 2.0)
