@@ -1,8 +1,9 @@
 """Knowledge distillation from trained runs: the student also learns the teachers' mean distribution.
 
-A few runs of the same recipe with different seeds, averaged, predict better than any one of them;
-distillation moves most of that gain into one model of the student's size, so prediction costs what
-one model costs. The teachers are scored once, on the training sentences only, before training starts
+Where several runs (different seeds, or bigger models) predict better together than one alone,
+distillation moves much of that gain into one model of the student's size, so prediction costs what
+one model costs. (On the emotion data, three seeds of `offline-full` averaged were no better than one
+on validation, and distilling from them gained nothing: docs/RESULTS.md, round 4.) The teachers are scored once, on the training sentences only, before training starts
 (validation and test are never shown to them here).
 """
 
