@@ -66,3 +66,27 @@ def test_distilled_student_moves_towards_its_teacher_and_alpha_zero_is_plain_tra
     texts = read_examples(small_data / "train.txt").texts
     gaps = {name: _gap_to_teacher(runs[name].checkpoints["last"], tiny_run.run_dir, texts) for name in ("plain", "alpha1")}
     assert gaps["alpha1"] < 0.8 * gaps["plain"], gaps
+
+
+def test_cross_fitted_targets_come_only_from_teachers_that_did_not_train_on_the_sentence(tmp_path, tiny_run, tiny_albert, small_data):
+    from emodraw.data import bundled_data_dir
+
+    # a second teacher trained on the next 300 training sentences (the first, tiny_run, on the first 300)
+    lines = (bundled_data_dir() / "train.txt").read_text(encoding="utf-8").splitlines()
+    other_data = tmp_path / "other"
+    other_data.mkdir()
+    (other_data / "train.txt").write_text("\n".join(lines[300:600]) + "\n", encoding="utf-8")
+    for split in ("val", "test"):
+        (other_data / f"{split}.txt").write_bytes((small_data / f"{split}.txt").read_bytes())
+    other = train(model=str(tiny_albert), data_dir=str(other_data), output_dir=str(tmp_path / "other-run"), progress=False,
+                  **{**TINY_OPTIONS, "plots": False, "save_state": False})
+    texts = [line.rsplit(";", 1)[0] for line in lines[:20] + lines[300:320]]  # 20 from each teacher's data
+    labels = Classifier.load(tiny_run.run_dir, device="cpu").labels
+    common = dict(temperature=2.0, device=torch.device("cpu"), precision="fp32", batch_size=16, log=lambda _m: None)
+    first, second = (teacher_targets(str(run), texts, labels, **common) for run in (tiny_run.run_dir, other.run_dir))
+    assert not torch.allclose(first, second, atol=1e-3)  # the two teachers differ, or this test proves nothing
+    both = f"{tiny_run.run_dir},{other.run_dir}"
+    crossed = teacher_targets(both, texts, labels, cross_fit=True, **common)
+    assert torch.allclose(crossed[:20], second[:20], atol=1e-5)  # the first teacher trained on these
+    assert torch.allclose(crossed[20:], first[20:], atol=1e-5)
+    assert torch.allclose(teacher_targets(both, texts, labels, **common), (first + second) / 2, atol=1e-5)

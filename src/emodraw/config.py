@@ -63,6 +63,7 @@ class TrainConfig:
     distill_from: str | None = _opt(None, "knowledge distillation: comma-separated run or checkpoint folders (the teachers); the model also learns their mean predicted distribution on the training sentences")
     distill_alpha: float = _opt(0.5, "distillation: weight of the teachers' term; the labels' cross-entropy gets 1 - alpha")
     distill_temperature: float = _opt(2.0, "distillation: softmax temperature of teachers and student in the teachers' term")
+    distill_cross_fit: bool = _opt(False, "distillation: each training sentence learns only from the teachers that did not train on it (teachers trained on different folds)")
     layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
     select_by: str = _opt("val_loss", "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)")
     early_stopping_patience: int = _opt(0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)")

@@ -28,25 +28,59 @@ def teacher_paths(spec: str) -> list[Path]:
     return paths
 
 
+def trained_on(teacher) -> set[str]:
+    """The sentences of the training file a teacher's checkpoint records (checked against its hash)."""
+    from .data import file_sha256, read_examples
+
+    recorded = (teacher.meta.get("data") or {}).get("train") or {}
+    path = recorded.get("path")
+    if not path or not Path(path).is_file():
+        raise ConfigError(f"--distill-cross-fit: {teacher.path} records no training file that exists here")
+    if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
+        raise ConfigError(f"--distill-cross-fit: {path} changed since {teacher.path} was trained on it")
+    return set(read_examples(path, skip_invalid=True).texts)
+
+
 def teacher_targets(spec: str, texts: Sequence[str], label_names: Sequence[str], *, temperature: float,
-                    device: torch.device, precision: str, batch_size: int,
+                    device: torch.device, precision: str, batch_size: int, cross_fit: bool = False,
                     log: Callable[[str], None] = print) -> torch.Tensor:
     """The teachers' mean of softmax(logits / temperature) for `texts`: (N, C) float32 on the CPU,
-    columns in the order of `label_names` (each teacher's own label order is mapped by name)."""
+    columns in the order of `label_names` (each teacher's own label order is mapped by name).
+
+    `cross_fit`: each sentence gets the mean of only the teachers that did not train on it (teachers
+    trained on different folds of the data), so the targets are out-of-sample predictions rather
+    than a teacher's memory of the label; a sentence every teacher trained on gets all teachers' mean.
+    """
     from .predict import Classifier
 
     paths = teacher_paths(spec)
-    total = torch.zeros(len(texts), len(label_names))
+    everyone = torch.zeros(len(texts), len(label_names))
+    unseen_sum, unseen_count = torch.zeros_like(everyone), torch.zeros(len(texts))
     for path in paths:
         teacher = Classifier.load(path, device=device.type, precision=precision)
         if sorted(teacher.labels) != sorted(label_names):
             raise ConfigError(f"--distill-from: {path} predicts {teacher.labels}, the training data has {list(label_names)}")
         columns = [teacher.labels.index(name) for name in label_names]
         logits = torch.from_numpy(teacher.logits(list(texts), batch_size=batch_size))[:, columns]
-        total += torch.softmax(logits / temperature, dim=-1)
-        log(f"distillation: teacher {teacher.path} scored {len(texts)} training sentences")
+        probabilities = torch.softmax(logits / temperature, dim=-1)
+        everyone += probabilities
+        if cross_fit:
+            seen = trained_on(teacher)
+            unseen = torch.tensor([text not in seen for text in texts])
+            unseen_sum[unseen] += probabilities[unseen]
+            unseen_count += unseen.float()
+            log(f"distillation: teacher {teacher.path} scored {len(texts)} training sentences, "
+                f"{int(unseen.sum())} of them new to it")
+        else:
+            log(f"distillation: teacher {teacher.path} scored {len(texts)} training sentences")
         del teacher
-    return total / len(paths)
+    mean = everyone / len(paths)
+    if not cross_fit:
+        return mean
+    covered = unseen_count > 0
+    if not covered.all():
+        log(f"distillation: {int((~covered).sum())} sentences were in every teacher's training data; they get all teachers' mean")
+    return torch.where(covered[:, None], unseen_sum / unseen_count.clamp(min=1)[:, None], mean)
 
 
 def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:

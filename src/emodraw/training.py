@@ -272,7 +272,7 @@ class Trainer:
         log = self.log if self.main else (lambda _message: None)
         targets = teacher_targets(cfg.distill_from, self.splits.train.texts, self.splits.label_names,
                                   temperature=cfg.distill_temperature, device=self.device, precision=cfg.precision,
-                                  batch_size=self.eval_batch_size, log=log)
+                                  batch_size=self.eval_batch_size, cross_fit=cfg.distill_cross_fit, log=log)
         return targets.to(self.device)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
