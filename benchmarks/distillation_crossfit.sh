@@ -30,9 +30,4 @@ COMMON=(--experiment offline-full --device "$DEVICE" --no-progress --no-plots --
 [ -f "$OUT/fold-b/metrics.csv" ] || emodraw train "${COMMON[@]}" --seed 2 --data-dir "$OUT/folds/b" --output-dir "$OUT/fold-b"
 [ -f "$OUT/val-crossfit/metrics.csv" ] || emodraw train "${COMMON[@]}" --seed 0 --data-dir "$OUT/val-only" \
     --distill-from "$OUT/fold-a,$OUT/fold-b" --distill-cross-fit --output-dir "$OUT/val-crossfit"
-python - "$OUT/val-crossfit/metrics.csv" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-score, epoch = max((100 * (float(r["val_accuracy"]) + float(r["val_f1_macro"])) / 2, int(r["epoch"])) for r in rows)
-print(f"cross-fitted student: best validation score {score:.2f} (epoch {epoch})")
-PY
+python "$(dirname "$0")/best_validation.py" "$OUT/fold-a" "$OUT/fold-b" "$OUT/val-crossfit"

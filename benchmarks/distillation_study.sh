@@ -26,15 +26,12 @@ AB=(--seed 0 --data-dir "$OUT/val-only" --no-plots --no-save-state)
 [ -f "$OUT/val-incumbent/metrics.csv" ] || emodraw train "${COMMON[@]}" "${AB[@]}" --output-dir "$OUT/val-incumbent"
 [ -f "$OUT/val-student/metrics.csv" ] || emodraw train "${COMMON[@]}" "${AB[@]}" --distill-from "$TEACHERS" --output-dir "$OUT/val-student"
 
-python - "$OUT" <<'PY' | tee "$OUT/ab.txt"
-import csv, sys
-def best(run):  # the preset's rule: the epoch with the highest (accuracy + macro F1) / 2
-    rows = list(csv.DictReader(open(f"{sys.argv[1]}/{run}/metrics.csv")))
-    return max((100 * (float(r["val_accuracy"]) + float(r["val_f1_macro"])) / 2, int(r["epoch"])) for r in rows)
-incumbent, student = best("val-incumbent"), best("val-student")
-print(f"validation score (epoch): incumbent {incumbent[0]:.2f} ({incumbent[1]}), distilled {student[0]:.2f} ({student[1]})")
-print("student wins" if student[0] > incumbent[0] else "student does not win: no finals")
-PY
+HERE=$(dirname "$0")
+python "$HERE/best_validation.py" "$OUT/val-incumbent" "$OUT/val-student" | tee "$OUT/ab.txt"
+# the preset's rule: the epoch with the highest validation score
+score() { awk -v run="$1" '$1 == run && /rule=val_score/ {sub("score=", "", $NF); print $NF}' "$OUT/ab.txt"; }
+awk -v a="$(score "$OUT/val-student")" -v b="$(score "$OUT/val-incumbent")" \
+    'BEGIN {print (a > b ? "student wins" : "student does not win: no finals")}' | tee -a "$OUT/ab.txt"
 grep -q "student wins" "$OUT/ab.txt" || exit 0
 for s in 1 2 3; do
   [ -f "$OUT/student-seed$s/results.json" ] || emodraw train "${COMMON[@]}" --seed $s --distill-from "$TEACHERS" --output-dir "$OUT/student-seed$s"

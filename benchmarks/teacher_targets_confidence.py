@@ -12,18 +12,15 @@ import sys
 
 import torch
 
-from emodraw.data import bundled_data_dir, read_examples
+from emodraw.data import EMOTIONS, bundled_data_dir, read_examples
 from emodraw.distill import teacher_targets
-
-LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
-
 
 def main(teachers: str) -> None:
     for split in ("train", "val"):
         examples = read_examples(bundled_data_dir() / f"{split}.txt")
-        truth = torch.tensor([LABELS.index(label) for label in examples.labels])
+        truth = torch.tensor([EMOTIONS.index(label) for label in examples.labels])
         for temperature in (1.0, 2.0):
-            targets = teacher_targets(teachers, examples.texts, LABELS, temperature=temperature, device=torch.device("cpu"),
+            targets = teacher_targets(teachers, examples.texts, list(EMOTIONS), temperature=temperature, device=torch.device("cpu"),
                                       precision="auto", batch_size=128, log=lambda _message: None)
             print(f"{split} T={temperature}: mean max prob {targets.max(-1).values.mean():.3f}, "
                   f"mean prob of the true label {targets[torch.arange(len(truth)), truth].mean():.3f}, "

@@ -3,8 +3,9 @@
 Where several runs (different seeds, or bigger models) predict better together than one alone,
 distillation moves much of that gain into one model of the student's size, so prediction costs what
 one model costs. (On the emotion data, three seeds of `offline-full` averaged were no better than one
-on validation, and distilling from them gained nothing: docs/RESULTS.md, round 4.) The teachers are scored once, on the training sentences only, before training starts
-(validation and test are never shown to them here).
+on validation, and distilling from them gained nothing: docs/RESULTS.md, round 4.) The teachers are
+scored once, on the training sentences only, before training starts (validation and test are never
+shown to them here).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ checks logits and every gradient against it in float32. `residual="bf16"` keeps 
 in the compute dtype instead (bf16 under autocast; LayerNorm still normalises in float32 inside the
 kernel): fewer casts and half the memory traffic of the element-wise work, at the price of rounding
 the residual stream to bf16 as pure-bf16 training does. `attention` picks the scaled-dot-product
-backend tried first (see ATTENTION_CHOICES). The parameters, their names and the saved checkpoints are
+backend tried first (see the note above `install`). The parameters, their names and the saved checkpoints are
 untouched: `install` only swaps the encoder's `forward` on this model instance. Anything the fast path
 does not cover (dropout inside the encoder while training, several layer groups, chunked feed-forward,
 ONNX export or tracing) runs the stock forward.
@@ -32,6 +32,7 @@ ONNX export or tracing) runs the stock forward.
 
 from __future__ import annotations
 
+import contextlib
 import types
 
 import torch
@@ -159,19 +160,16 @@ def supported(encoder) -> bool:
             and config.inner_group_num == 1 and not config.chunk_size_feed_forward)
 
 
-RESIDUAL_CHOICES = RESIDUAL_STREAMS  # "bf16": the residual stream in the compute dtype (bf16 under autocast)
-# "efficient" (the default): memory-efficient attention first. cuDNN attention, which PyTorch prefers on
-# H100/H200, builds a plan for every new tensor shape -- for every padded width of training and again of
-# validation: recording 11 widths' graphs took 5.3 s with it, 0.7 s without -- and its step was slower
-# (4.47 against 4.10 ms at width 24; benchmarks/step_profile.py, docs/PERFORMANCE.md). "pytorch": PyTorch's own order. Whatever comes first, the others stay
-# behind it as fallbacks, so a shape one kernel does not support still runs.
-ATTENTION_CHOICES = ATTENTION_BACKENDS
-
-
+# Attention, "efficient" (the default): memory-efficient attention first. cuDNN attention, which PyTorch
+# prefers on H100/H200, builds a plan for every new tensor shape -- for every padded width of training and
+# again of validation: recording 11 widths' graphs took 5.3 s with it, 0.7 s without -- and its step was
+# slower (4.47 against 4.10 ms at width 24; benchmarks/step_profile.py, docs/PERFORMANCE.md). "pytorch":
+# PyTorch's own order. Whatever comes first, the others stay behind it as fallbacks, so a shape one
+# kernel does not support still runs. Residual "bf16": the stream in the compute dtype (bf16 under autocast).
 def install(model: torch.nn.Module, residual: str = "float32", attention: str = "efficient") -> int:
     """Give every ALBERT encoder in `model` the fused forward. Returns how many were changed."""
-    if residual not in RESIDUAL_CHOICES or attention not in ATTENTION_CHOICES:
-        raise ValueError(f"residual must be one of {RESIDUAL_CHOICES}, attention one of {ATTENTION_CHOICES}")
+    if residual not in RESIDUAL_STREAMS or attention not in ATTENTION_BACKENDS:
+        raise ValueError(f"residual must be one of {RESIDUAL_STREAMS}, attention one of {ATTENTION_BACKENDS}")
     count = 0
     for module in model.modules():
         if supported(module) and not hasattr(module, "_stock_forward"):
@@ -280,8 +278,6 @@ def _gelu_approximation(activation) -> str | None:
 
 
 def _attention_backend(name: str):
-    import contextlib
-
     if name == "pytorch":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
