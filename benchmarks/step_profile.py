@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Where one training step's time goes: kernels launched and GPU time per step, for the stock and the
-fused ALBERT encoder and the fused encoder's options (residual stream dtype, attention backend), eager
+fused ALBERT encoder and the fused encoder's options (residual stream dtype, attention backend, how the
+shared LayerNorm and bias gradients are summed), eager
 and replayed as a CUDA graph (albert-base-v2 architecture, random weights, batch 64, one padded width);
 then the seconds it takes to record one graph per padded width.
 
@@ -23,6 +24,10 @@ VARIANTS = [
     ("fused (efficient attention)", {}),
     ("fused, PyTorch's attention order (cuDNN)", {"attention": "pytorch"}),
     ("fused, bf16 residual", {"residual": "bf16"}),
+    ("fused, deferred LayerNorm grads", {"layernorm_grads": "deferred"}),
+    ("fused, bias grads by gemv", {"bias_grads": "gemv"}),
+    ("fused, deferred LayerNorm + gemv bias", {"layernorm_grads": "deferred", "bias_grads": "gemv"}),
+    ("fused, bf16 residual + deferred + gemv", {"residual": "bf16", "layernorm_grads": "deferred", "bias_grads": "gemv"}),
 ]
 
 
@@ -64,7 +69,7 @@ def main() -> None:
     inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
     labels = torch.randint(0, 6, (args.batch_size,), generator=generator).to(device)
     tops = []
-    for label, fused in VARIANTS if device.type == "cuda" else VARIANTS[:3]:
+    for label, fused in VARIANTS:
         for graphs in ((False, True) if device.type == "cuda" else (False,)):
             try:
                 wall_ms, kernels, gpu_ms, top = measure(args, device, fused, graphs, inputs, labels)

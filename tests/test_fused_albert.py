@@ -41,9 +41,14 @@ def _logits_and_grads(model, ids, mask, labels, bf16=False):
     return logits.detach().float(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+GRADIENT_OPTIONS = [{}, {"layernorm_grads": "deferred"}, {"bias_grads": "gemv"},
+                    {"layernorm_grads": "deferred", "bias_grads": "gemv"}]
+
+
+@pytest.mark.parametrize("options", GRADIENT_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
 @pytest.mark.parametrize("hidden_act", ["gelu_new", "gelu", "relu"])  # GELUs: the fused feed-forward; relu: generic
-def test_same_logits_and_gradients_as_the_stock_forward_in_float32(hidden_act):
-    stock, fused = _models(hidden_act=hidden_act)
+def test_same_logits_and_gradients_as_the_stock_forward_in_float32(hidden_act, options):
+    stock, fused = _models(hidden_act=hidden_act, **options)
     batch = _batch()
     logits, grads = _logits_and_grads(stock, *batch)
     fused_logits, fused_grads = _logits_and_grads(fused, *batch)
@@ -56,17 +61,43 @@ def test_same_logits_and_gradients_as_the_stock_forward_in_float32(hidden_act):
         torch.testing.assert_close(fused_grads[name], grad, rtol=0, atol=1e-5 * scale, msg=name)
     encoder = fused.albert.encoder
     assert all(not slot.inputs and not slot.grads for slot in encoder._slots.values())  # nothing kept
+    assert all(slot.inputs is None and slot.grads is None for slot in encoder._norm_slots.values())
 
 
-def test_bf16_autocast_matches_up_to_rounding():
-    stock, fused = _models()
+def test_deferred_layernorm_gradients_really_are_deferred(monkeypatch):
+    """With layernorm_grads=deferred the per-use LayerNorm backward computes no weight gradients: one call
+    per norm over all uses does (and the gradients still match, test above)."""
+    _, fused = _models(layernorm_grads="deferred")
+    calls = []
+    real = torch.ops.aten.native_layer_norm_backward
+
+    class Spy:
+        def __call__(self, *args):
+            calls.append((tuple(args[-1]), args[1].dim()))
+            return real(*args)
+
+    from emodraw import fused_albert
+    monkeypatch.setattr(fused_albert.torch.ops.aten, "native_layer_norm_backward", Spy())
+    _logits_and_grads(fused, *_batch())
+    per_use = [c for c in calls if c[0] == (True, False, False)]
+    at_the_end = [c for c in calls if c[0] == (False, True, True)]
+    assert len(per_use) == 2 * 4 and all(dim == 3 for _, dim in per_use)  # two norms x four uses, (B, L, size)
+    assert len(at_the_end) == 2 and all(dim == 4 for _, dim in at_the_end)  # one per norm, (uses, B, L, size)
+
+
+@pytest.mark.parametrize("options", GRADIENT_OPTIONS[::3], ids=["default", "deferred-norms,gemv"])
+def test_bf16_autocast_matches_up_to_rounding(options):
+    stock, fused = _models(**options)
     batch = _batch()
     logits, grads = _logits_and_grads(stock, *batch, bf16=True)
     fused_logits, fused_grads = _logits_and_grads(fused, *batch, bf16=True)
     torch.testing.assert_close(fused_logits, logits, rtol=0.02, atol=0.02)
     name = "albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"
-    cosine = torch.nn.functional.cosine_similarity(fused_grads[name].flatten(), grads[name].flatten(), dim=0)
-    assert cosine > 0.999
+    for name in (name, "albert.encoder.albert_layer_groups.0.albert_layers.0.full_layer_layer_norm.weight",
+                 "albert.encoder.albert_layer_groups.0.albert_layers.0.attention.LayerNorm.bias",
+                 "albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.bias"):
+        cosine = torch.nn.functional.cosine_similarity(fused_grads[name].flatten(), grads[name].flatten(), dim=0)
+        assert cosine > 0.999, name
 
 
 def test_the_fused_path_is_the_one_that_runs_and_checkpoints_are_unchanged(monkeypatch):
@@ -98,14 +129,15 @@ def test_dropout_in_training_falls_back_to_the_stock_forward():
     torch.testing.assert_close(a, b)  # same dropout draws: the stock path ran
 
 
+@pytest.mark.parametrize("options", [{}, {"layernorm_grads": "deferred", "bias_grads": "gemv"}], ids=["default", "deferred"])
 @pytest.mark.parametrize("freeze", [False, True])
-def test_training_steps_follow_the_stock_model(freeze):
+def test_training_steps_follow_the_stock_model(freeze, options):
     from emodraw.optim import make_optimizer, parameter_groups
     from emodraw.steps import EagerStep
 
     ids, mask, labels = _batch()
     losses = []
-    for model in _models():
+    for model in _models(**options):
         if freeze:
             model.get_input_embeddings().weight.requires_grad_(False)
         optimizer = make_optimizer(parameter_groups(model, 1e-2, 0.01), torch.device("cpu"), False)
@@ -140,6 +172,7 @@ def test_a_bf16_residual_stream_is_bf16_and_stays_close_to_autocast():
     torch.testing.assert_close(_logits_and_grads(fused, ids, mask, labels)[0], float_logits, rtol=1e-5, atol=1e-6)
 
 
-def test_unknown_options_are_refused():
-    with pytest.raises(ValueError, match="residual"):
-        _models(residual="fp8")
+@pytest.mark.parametrize("option", ["residual", "attention", "layernorm_grads", "bias_grads"])
+def test_unknown_options_are_refused(option):
+    with pytest.raises(ValueError, match=option):
+        _models(**{option: "fp8"})

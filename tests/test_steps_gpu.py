@@ -7,7 +7,11 @@ import torch
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-@pytest.mark.parametrize("fused, distill", [(False, False), (True, False), (False, True)])
+DEFERRED = {"layernorm_grads": "deferred", "bias_grads": "gemv"}
+
+
+@pytest.mark.parametrize("fused, distill", [(False, False), ({}, False), (DEFERRED, False), (False, True)],
+                         ids=["stock", "fused", "fused-deferred-grads", "stock-distill"])
 def test_graphed_steps_match_eager_steps(tiny_albert, fused, distill):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -26,15 +30,15 @@ def test_graphed_steps_match_eager_steps(tiny_albert, fused, distill):
     # distillation: each replay must read this batch's teacher distribution, not the captured one's
     teachers = torch.softmax(torch.randn(64, 6, generator=torch.Generator().manual_seed(1)) * 3, -1).to(device)
 
-    def losses(graphs: bool, fused: bool):
+    def losses(graphs: bool, fused):  # fused: False, or the fused encoder's options
         torch.manual_seed(0)
         model = AutoModelForSequenceClassification.from_pretrained(tiny_albert, num_labels=6).to(device)
         model.config.classifier_dropout_prob = 0.0
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
-        if fused:
-            assert fused_albert.install(model) == 1
+        if fused is not False:
+            assert fused_albert.install(model, **fused) == 1
         opt = make_optimizer(parameter_groups(model, 1e-3, 0.01), device, graphs)
         kw = dict(device=device, bf16=False, max_grad_norm=1.0, label_smoothing=0.0,
                   distill_alpha=0.5 if distill else 0.0, distill_temperature=2.0)

@@ -2,7 +2,10 @@
 # One lent-GPU session (see /work/.library/device): run from the repo root with the packed backbone
 # carried in .carry (benchmarks/device/pack_backbone.py pack .carry). Everything lands in $OUT.
 #   bash benchmarks/device/gpu_session.sh speed            # issue 3: GPU tests, then the 20-epoch acceptance benchmark
-#   bash benchmarks/device/gpu_session.sh options K=V ...  # emodraw-only 20-epoch runs with engine options, e.g. fused_residual=bf16
+#   bash benchmarks/device/gpu_session.sh options K=V[,K=V] ...  # emodraw-only 20-epoch runs with engine options,
+#                                                          # e.g. fused_residual=bf16 (commas: several options in one run)
+#   bash benchmarks/device/gpu_session.sh cuts             # GPU tests, step profile of every engine variant, and
+#                                                          # 20-epoch emodraw-only runs of the untimed gradient options (~350 s)
 #   bash benchmarks/device/gpu_session.sh accuracy N       # issue 6: the accuracy study, no new run after N s
 #   bash benchmarks/device/gpu_session.sh explore N        # GPU tests, step profile of the engine's options, an
 #                                                          # emodraw-only 20-epoch run, then N s of the 100 % accuracy round
@@ -25,12 +28,23 @@ speed() {  # issue 3's acceptance benchmark (~300 s on an H200: the Trainer base
     --json-out "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
 }
 
-options() {  # whole-run A/Bs of engine options, emodraw only (~35 s each): options KEY=VALUE ...
-  for option in "$@"; do
+options() {  # whole-run A/Bs of engine options, emodraw only (~35 s each): options KEY=VALUE[,KEY=VALUE] ...
+  for combo in "$@"; do
+    local flags=() tag=${combo//=/_}
+    tag=${tag//,/+}
+    IFS=, read -ra pairs <<< "$combo"
+    for pair in "${pairs[@]}"; do flags+=(--emodraw-option "$pair"); done
     python3 benchmarks/train_speed.py --device cuda --model albert-base-v2 --random-init --epochs 20 --skip-baseline \
-      --emodraw-option "$option" --json-out "$OUT/train_speed_emodraw_${option//=/_}.json" 2>&1 | tail -4 \
-      | tee "$OUT/train_speed_emodraw_${option//=/_}.log"
+      "${flags[@]}" --json-out "$OUT/train_speed_emodraw_$tag.json" 2>&1 | tail -4 \
+      | tee "$OUT/train_speed_emodraw_$tag.log"
   done
+}
+
+cuts() {  # the gradient options written without a GPU (fourth/fifth sessions): correct? faster per step? per run?
+  gpu_tests
+  python3 benchmarks/step_profile.py --device cuda 2>&1 | grep -v Warning | tee "$OUT/step_profile.log"
+  options fused_residual=float32 fused_layernorm_grads=deferred fused_bias_grads=gemv \
+    fused_layernorm_grads=deferred,fused_bias_grads=gemv fused_residual=bf16,fused_layernorm_grads=deferred,fused_bias_grads=gemv
 }
 
 accuracy() {  # $1: seconds left for it
@@ -51,4 +65,5 @@ speed) speed ;;
 accuracy) accuracy "${2:-300}" ;;
 explore) explore "${2:-200}" ;;
 options) shift; options "$@" ;;
+cuts) cuts ;;
 esac

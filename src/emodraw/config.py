@@ -26,6 +26,8 @@ CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 SELECT_BY = ("val_loss", "val_score")
 RESIDUAL_STREAMS = ("float32", "bf16")
 ATTENTION_BACKENDS = ("efficient", "pytorch", "cudnn", "math")
+LAYERNORM_GRADS = ("per-use", "deferred")
+BIAS_GRADS = ("reduce", "gemv")
 
 
 def _opt(default, help: str, **kw):
@@ -77,6 +79,8 @@ class TrainConfig:
     fused_encoder: bool = _opt(True, "ALBERT on GPUs: one Q/K/V GEMM, shared-layer gradients summed in one GEMM (same results, fewer kernels)")
     fused_residual: str = _opt("float32", "fused ALBERT: dtype of the residual stream under bf16, float32 (as autocast does) or bf16 (fewer casts)")
     attention_backend: str = _opt("efficient", "fused ALBERT: attention kernel tried first: efficient (memory-efficient; no per-shape set-up), pytorch (PyTorch's order: cuDNN on H100/H200), cudnn or math")
+    fused_layernorm_grads: str = _opt("per-use", "fused ALBERT: per-use (each of the 12 uses computes its LayerNorm weight gradients, as stock) or deferred (one kernel over all uses at the end; fewer kernels, same gradients; not yet timed on a GPU)")
+    fused_bias_grads: str = _opt("reduce", "fused ALBERT: the shared layers' bias gradients as a column reduction (reduce) or a matrix-vector product (gemv; not yet timed on a GPU)")
     cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output
@@ -124,7 +128,8 @@ class TrainConfig:
             bad("layer_lr_decay", "must be in (0, 1]")
         for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS),
                               ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY),
-                              ("fused_residual", RESIDUAL_STREAMS), ("attention_backend", ATTENTION_BACKENDS)):
+                              ("fused_residual", RESIDUAL_STREAMS), ("attention_backend", ATTENTION_BACKENDS),
+                              ("fused_layernorm_grads", LAYERNORM_GRADS), ("fused_bias_grads", BIAS_GRADS)):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if not isinstance(self.model, str) or not self.model.strip():

@@ -15,6 +15,11 @@ This forward computes the same function with fewer, larger kernels:
   and its backward write straight into the buffers) and compute their weight and bias gradients once,
   at the end of backward, as one GEMM over all 12 uses (K = 12 x tokens), which replaces 12 GEMMs + 11
   additions per weight and per bias;
+* optionally (`layernorm_grads="deferred"`), the two shared LayerNorms do the same: each use's
+  backward computes only the input gradient, and the scale and shift gradients over all 12 uses come
+  from one LayerNorm-backward kernel at the end (instead of 24 weight-gradient kernels and 44
+  accumulating additions); and (`bias_grads="gemv"`) the four shared bias gradients are
+  matrix-vector products with a vector of ones instead of column reductions;
 * attention prefers the memory-efficient kernel: cuDNN's, PyTorch's first choice on H100/H200, builds a
   plan for every new shape (seconds over an epoch's padded widths) and was slower per step here.
 
@@ -38,7 +43,7 @@ import types
 import torch
 import torch.nn.functional as F
 
-from .config import ATTENTION_BACKENDS, RESIDUAL_STREAMS
+from .config import ATTENTION_BACKENDS, BIAS_GRADS, LAYERNORM_GRADS, RESIDUAL_STREAMS
 
 
 class _Slot:
@@ -59,6 +64,51 @@ class _Slot:
 
     def clear(self) -> None:
         self.inputs = self.grads = None
+
+
+class _NormSlot:
+    """What one shared LayerNorm keeps during a step when its weight gradients are deferred: every use's
+    input (the residual sum, written straight into one (uses, batch, width, size) buffer by the addition
+    that makes it), mean and reciprocal standard deviation, and output gradient."""
+
+    __slots__ = ("inputs", "means", "rstds", "grads")
+
+    def __init__(self):
+        self.clear()
+
+    def allocate(self, uses: int, batch: int, width: int, size: int, dtype: torch.dtype, like: torch.Tensor) -> None:
+        self.inputs = like.new_empty((uses, batch, width, size), dtype=dtype)
+        self.means, self.rstds, self.grads = [None] * uses, [None] * uses, [None] * uses
+
+    def clear(self) -> None:
+        self.inputs = None
+        self.means = self.rstds = self.grads = None
+
+
+class _DeferredResidualNorm(torch.autograd.Function):
+    """LayerNorm(residual + update) for use `i` of a shared LayerNorm. The sum is written into the slot's
+    buffer (in the buffer's dtype, as the stock forward's `.to(stream)` would leave it); backward returns
+    only the input gradient and leaves the scale and shift gradients to `_SharedGrads`."""
+
+    @staticmethod
+    def forward(ctx, residual, update, weight, bias, eps, slot, i):
+        x = slot.inputs[i]
+        torch.add(residual, update, out=x)
+        out, mean, rstd = torch.native_layer_norm(x, (x.shape[-1],), weight, bias, eps)
+        slot.means[i], slot.rstds[i] = mean, rstd
+        ctx.slot, ctx.i, ctx.weight, ctx.bias = slot, i, weight, bias
+        ctx.dtypes = (residual.dtype, update.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        slot, i = ctx.slot, ctx.i
+        slot.grads[i] = grad_out
+        x = slot.inputs[i]
+        grad_x = torch.ops.aten.native_layer_norm_backward(
+            grad_out, x, (x.shape[-1],), slot.means[i], slot.rstds[i], ctx.weight, ctx.bias, [True, False, False])[0]
+        residual_dtype, update_dtype = ctx.dtypes
+        return grad_x.to(residual_dtype), grad_x.to(update_dtype), None, None, None, None, None
 
 
 class _DeferredLinear(torch.autograd.Function):
@@ -134,11 +184,14 @@ class _DeferredFeedForward(torch.autograd.Function):
 class _SharedGrads(torch.autograd.Function):
     """Identity on the encoder's input hidden states. Its backward runs after every layer's backward
     (all of them lie between it and the loss), so by then each slot holds all 12 uses, and it returns
-    the summed weight and bias gradients as one GEMM and one reduction per shared linear layer."""
+    the summed weight and bias gradients as one GEMM and one reduction per shared linear layer (or one
+    GEMM and one matrix-vector product, `bias_grads="gemv"`), and, for deferred LayerNorms, one
+    LayerNorm backward per norm over all uses."""
 
     @staticmethod
-    def forward(ctx, hidden, slots, *weights_and_biases):
-        ctx.slots = slots
+    def forward(ctx, hidden, slots, norm_slots, bias_grads, *weights_and_biases):
+        ctx.slots, ctx.norm_slots, ctx.bias_grads = slots, norm_slots, bias_grads
+        ctx.norm_weights = weights_and_biases[2 * len(slots):]
         return hidden.view_as(hidden)
 
     @staticmethod
@@ -147,9 +200,21 @@ class _SharedGrads(torch.autograd.Function):
         for slot in ctx.slots:
             dy = slot.grads.flatten(0, -2)  # (uses * tokens, out)
             x = slot.inputs.flatten(0, -2)  # (uses * tokens, in)
-            grads += [dy.t() @ x, dy.sum(0)]
+            if ctx.bias_grads == "gemv":  # reads dy at GEMM speed instead of a column reduction's
+                db = dy.t() @ dy.new_ones(dy.shape[0])
+            else:
+                db = dy.sum(0)
+            grads += [dy.t() @ x, db]
             slot.clear()
-        return (grad_hidden, None, *grads)
+        for k, slot in enumerate(ctx.norm_slots):
+            weight, bias = ctx.norm_weights[2 * k], ctx.norm_weights[2 * k + 1]
+            x = slot.inputs
+            _, dweight, dbias = torch.ops.aten.native_layer_norm_backward(
+                torch.stack(slot.grads), x, (x.shape[-1],), torch.stack(slot.means), torch.stack(slot.rstds),
+                weight, bias, [False, True, True])
+            grads += [dweight, dbias]
+            slot.clear()
+        return (grad_hidden, None, None, None, *grads)
 
 
 def supported(encoder) -> bool:
@@ -166,17 +231,24 @@ def supported(encoder) -> bool:
 # slower (4.47 against 4.10 ms at width 24; benchmarks/step_profile.py, docs/PERFORMANCE.md). "pytorch":
 # PyTorch's own order. Whatever comes first, the others stay behind it as fallbacks, so a shape one
 # kernel does not support still runs. Residual "bf16": the stream in the compute dtype (bf16 under autocast).
-def install(model: torch.nn.Module, residual: str = "float32", attention: str = "efficient") -> int:
+# layernorm_grads "deferred" and bias_grads "gemv": fewer or faster kernels for the same gradients, not yet
+# timed on a GPU, hence off by default (benchmarks/step_profile.py lists them as variants).
+def install(model: torch.nn.Module, residual: str = "float32", attention: str = "efficient",
+            layernorm_grads: str = "per-use", bias_grads: str = "reduce") -> int:
     """Give every ALBERT encoder in `model` the fused forward. Returns how many were changed."""
-    if residual not in RESIDUAL_STREAMS or attention not in ATTENTION_BACKENDS:
-        raise ValueError(f"residual must be one of {RESIDUAL_STREAMS}, attention one of {ATTENTION_BACKENDS}")
+    for name, value, allowed in (("residual", residual, RESIDUAL_STREAMS), ("attention", attention, ATTENTION_BACKENDS),
+                                 ("layernorm_grads", layernorm_grads, LAYERNORM_GRADS), ("bias_grads", bias_grads, BIAS_GRADS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
     count = 0
     for module in model.modules():
         if supported(module) and not hasattr(module, "_stock_forward"):
             module._fused_residual, module._fused_attention = residual, attention
+            module._fused_layernorm_grads, module._fused_bias_grads = layernorm_grads, bias_grads
             module._stock_forward = module.forward
             module.forward = types.MethodType(_fused_forward, module)
             module._slots = {name: _Slot() for name in ("qkv", "dense", "ffn", "ffn_output")}
+            module._norm_slots = {name: _NormSlot() for name in ("attention", "output")}
             count += 1
     return count
 
@@ -209,7 +281,13 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
         "ffn_output": (layer.ffn_output.weight, layer.ffn_output.bias),
     }
     linears = {name: (w.to(dtype), b.to(dtype)) for name, (w, b) in linears.items()}  # cast once, used 12 times
-    for slot in self._slots.values():
+    norm1, norm2 = attention.LayerNorm, layer.full_layer_layer_norm
+    # float32: what autocast does (LayerNorm runs and returns float32); bf16: stay in the compute dtype
+    stream = torch.float32 if self._fused_residual == "float32" else dtype  # "bf16": the compute dtype
+    # LayerNorm's weights in the stream's dtype: CUDA's kernel takes no bf16 input with float32 weights
+    norms = {"attention": (norm1.weight.to(stream), norm1.bias.to(stream)),
+             "output": (norm2.weight.to(stream), norm2.bias.to(stream))}
+    for slot in (*self._slots.values(), *self._norm_slots.values()):
         slot.clear()  # a forward whose backward never ran must not leave its tensors behind
     deferred = torch.is_grad_enabled() and any(t.requires_grad for pair in linears.values() for t in pair)
     batch, width, size = hidden.shape
@@ -217,13 +295,21 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
     uses = self.config.num_hidden_layers
     gelu = _gelu_approximation(layer.activation)
     slots = self._slots
+    defer_norms = (deferred and self._fused_layernorm_grads == "deferred"
+                   and all(t.requires_grad for pair in norms.values() for t in pair))
+    norm_slots = self._norm_slots if defer_norms else {}
     if deferred:
         names = list(linears)
         for name, (weight, _) in linears.items():
             slots[name].allocate(uses, batch, width, weight.shape[1], weight.shape[0], weight)
-        hidden = _SharedGrads.apply(hidden, [slots[n] for n in names], *[t for n in names for t in linears[n]])
+        for slot in norm_slots.values():
+            slot.allocate(uses, batch, width, size, stream, hidden)
+        hidden = _SharedGrads.apply(hidden, [slots[n] for n in names], list(norm_slots.values()), self._fused_bias_grads,
+                                    *[t for n in names for t in linears[n]], *[t for n in norm_slots for t in norms[n]])
         # the deferred functions get the weights without autograd history: their gradients come from _SharedGrads
         linears = {name: (w.detach(), b.detach()) for name, (w, b) in linears.items()}
+        if defer_norms:
+            norms = {name: (w.detach(), b.detach()) for name, (w, b) in norms.items()}
 
     def qkv_heads(x, i):
         weight, bias = linears["qkv"]
@@ -246,23 +332,24 @@ def _fused_forward(self, hidden_states, attention_mask=None, **kwargs):
             return _DeferredLinear.apply(inner, w2, b2, slots["ffn_output"], i)
         return F.linear(layer.activation(F.linear(x.to(dtype), w1, b1)), w2, b2)
 
+    def residual_norm(residual, update, name, eps, i):
+        weight, bias = norms[name]
+        if defer_norms:
+            return _DeferredResidualNorm.apply(residual, update, weight, bias, eps, norm_slots[name], i)
+        return F.layer_norm((residual + update).to(stream), (size,), weight, bias, eps)
+
     mask = attention_mask
     if mask is not None and mask.dtype == torch.bool:  # additive once, instead of inside every layer
         mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
     elif mask is not None:
         mask = mask.to(dtype)
-    norm1, norm2 = attention.LayerNorm, layer.full_layer_layer_norm
-    # float32: what autocast does (LayerNorm runs and returns float32); bf16: stay in the compute dtype
-    stream = torch.float32 if self._fused_residual == "float32" else dtype  # "bf16": the compute dtype
-    # LayerNorm's weights in the stream's dtype: CUDA's kernel takes no bf16 input with float32 weights
-    (scale1, shift1, eps1), (scale2, shift2, eps2) = [(n.weight.to(stream), n.bias.to(stream), n.eps) for n in (norm1, norm2)]
 
     with torch.autocast(device_type, enabled=False), _attention_backend(self._fused_attention):
         for i in range(uses):
             query, key, value = qkv_heads(hidden, i)  # each (B, heads, L, head_size)
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
-            attended = F.layer_norm((hidden + dense(context.transpose(1, 2), i)).to(stream), (size,), scale1, shift1, eps1)
-            hidden = F.layer_norm((feed_forward(attended, i) + attended).to(stream), (size,), scale2, shift2, eps2)
+            attended = residual_norm(hidden, dense(context.transpose(1, 2), i), "attention", norm1.eps, i)
+            hidden = residual_norm(attended, feed_forward(attended, i), "output", norm2.eps, i)
     return BaseModelOutput(last_hidden_state=hidden)
 
 

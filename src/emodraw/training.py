@@ -233,7 +233,8 @@ class Trainer:
             model.get_input_embeddings().weight.requires_grad_(False)
         fuse_activations(model)
         if cfg.fused_encoder and self.device.type == "cuda":  # on CPUs it measured no faster
-            fused_albert.install(model, residual=cfg.fused_residual, attention=cfg.attention_backend)
+            fused_albert.install(model, residual=cfg.fused_residual, attention=cfg.attention_backend,
+                                 layernorm_grads=cfg.fused_layernorm_grads, bias_grads=cfg.fused_bias_grads)
         if cfg.compile:
             compile_layers(model)
         self.n_params = sum(p.numel() for p in model.parameters())
