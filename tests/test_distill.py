@@ -90,3 +90,42 @@ def test_cross_fitted_targets_come_only_from_teachers_that_did_not_train_on_the_
     assert torch.allclose(crossed[:20], second[:20], atol=1e-5)  # the first teacher trained on these
     assert torch.allclose(crossed[20:], first[20:], atol=1e-5)
     assert torch.allclose(teacher_targets(both, texts, labels, **common), (first + second) / 2, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_targets(tmp_path, tiny_run, tiny_albert, small_data):
+    """Under DDP each process scores a share of the training sentences; after the gather, every process
+    must hold each sentence's targets in the sentence's own row (what one process computes alone)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "targets.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, torch
+        from emodraw.config import TrainConfig
+        from emodraw.distill import teacher_targets
+        from emodraw.training import Trainer
+
+        cfg = TrainConfig(model={str(tiny_albert)!r}, data_dir={str(small_data)!r}, distill_from={str(tiny_run.run_dir)!r},
+                          precision="fp32", plots=False, output_dir={str(tmp_path / "run")!r})
+        shares = []
+        trainer = Trainer(cfg, progress=False, log=lambda m: shares.append(m))
+        alone = teacher_targets(cfg.distill_from, trainer.splits.train.texts, trainer.splits.label_names,
+                                temperature=cfg.distill_temperature, device=torch.device("cpu"), precision="fp32",
+                                batch_size=64, log=lambda m: None)
+        torch.testing.assert_close(trainer.soft_targets.cpu(), alone)
+        if trainer.main:
+            scored = [m for m in shares if "scored" in m]
+            open(sys.argv[1], "w").write(f"{{trainer.world}} {{len(alone)}} {{scored[0]}}")
+    """))
+    out = tmp_path / "ok.txt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(out)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    world, total, message = out.read_text().split(" ", 2)
+    assert (world, total) == ("2", "300")
+    assert "scored 150 training sentences" in message  # the main process scored its half, not all 300

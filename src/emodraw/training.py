@@ -266,15 +266,19 @@ class Trainer:
         return encode(self.tokenizer, examples.texts, self.splits.ids(examples), self.config.max_length).to(self.device)
 
     def _teacher_targets(self) -> torch.Tensor | None:
-        """With --distill-from: the teachers' mean distribution per training sentence, on the device."""
+        """With --distill-from: the teachers' mean distribution per training sentence, on the device.
+        Each process scores a share of the sentences and the shares are gathered, so several processes
+        split the teachers' work instead of each repeating all of it."""
         cfg = self.config
         if not cfg.distill_from:
             return None
         log = self.log if self.main else (lambda _message: None)
-        targets = teacher_targets(cfg.distill_from, self.splits.train.texts, self.splits.label_names,
+        texts = self.splits.train.texts
+        share = np.arange(self.rank, len(texts), self.world)
+        targets = teacher_targets(cfg.distill_from, [texts[i] for i in share], self.splits.label_names,
                                   temperature=cfg.distill_temperature, device=self.device, precision=cfg.precision,
                                   batch_size=self.eval_batch_size, cross_fit=cfg.distill_cross_fit, log=log)
-        return targets.to(self.device)
+        return self._gather_rows(share, targets, len(texts)).to(self.device)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -366,16 +370,22 @@ class Trainer:
         share = np.arange(self.rank, n, self.world)
         logits = predict_logits(model, self.val_data, self.eval_batch_size, self.device, self.bf16, indices=share)
         model.train()
-        if self.world > 1:
-            width = -(-n // self.world)
-            padded = torch.full((width, logits.shape[1] + 1), -1.0)
-            padded[: len(share), :-1] = logits
-            padded[: len(share), -1] = torch.from_numpy(share).float()
-            gathered = self.accelerator.gather(padded.to(self.device)).cpu()
-            gathered = gathered[gathered[:, -1] >= 0]
-            logits = torch.empty(n, logits.shape[1])
-            logits[gathered[:, -1].long()] = gathered[:, :-1]
+        logits = self._gather_rows(share, logits, n)
         return compute_metrics(logits, self.val_data.labels.cpu().tolist(), self.splits.label_names)
+
+    def _gather_rows(self, rows: np.ndarray, values: torch.Tensor, n: int) -> torch.Tensor:
+        """Each process holds `values` for its `rows` of n; every process gets all n rows back (CPU)."""
+        if self.world == 1:
+            return values
+        width = -(-n // self.world)
+        padded = torch.full((width, values.shape[1] + 1), -1.0)
+        padded[: len(rows), :-1] = values
+        padded[: len(rows), -1] = torch.from_numpy(rows).float()  # the row numbers travel with the values
+        gathered = self.accelerator.gather(padded.to(self.device)).cpu()
+        gathered = gathered[gathered[:, -1] >= 0]
+        out = torch.empty(n, values.shape[1])
+        out[gathered[:, -1].long()] = gathered[:, :-1]
+        return out
 
     # -- files ---------------------------------------------------------------------------------
     def checkpoint_name(self, kind: str) -> str:
