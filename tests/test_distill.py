@@ -92,6 +92,17 @@ def test_cross_fitted_targets_come_only_from_teachers_that_did_not_train_on_the_
     assert torch.allclose(teacher_targets(both, texts, labels, **common), (first + second) / 2, atol=1e-5)
 
 
+def test_a_teacher_trained_with_train_on_val_counts_its_validation_sentences_as_seen(tmp_path, tiny_run, tiny_albert, small_data):
+    from emodraw.distill import trained_on
+
+    val_texts = read_examples(small_data / "val.txt").texts
+    train_texts = read_examples(small_data / "train.txt").texts
+    assert trained_on(Classifier.load(tiny_run.run_dir, device="cpu")) == set(train_texts)
+    joined = train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "joined"), progress=False,
+                   train_on_val=True, **{**TINY_OPTIONS, "epochs": 1, "plots": False, "save_state": False})
+    assert trained_on(Classifier.load(joined.run_dir, device="cpu")) == set(train_texts) | set(val_texts)
+
+
 @pytest.mark.slow
 def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_targets(tmp_path, tiny_run, tiny_albert, small_data):
     """Under DDP each process scores a share of the training sentences; after the gather, every process

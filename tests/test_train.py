@@ -171,6 +171,40 @@ def test_ema_changes_what_is_saved_and_scored_but_not_the_training(tmp_path, tin
     assert int(state["extra.ema.updates"]) == 2 * -(-300 // 16)  # one update per step, saved for --resume
 
 
+def test_train_on_val_trains_on_both_splits_and_keeps_the_last_epoch(tmp_path, tiny_albert, small_data, monkeypatch):
+    """--train-on-val: the validation sentences join the training data (in file order, so it is the same
+    run as one on a concatenated training file), and with nothing held out the last epoch is kept, even
+    where validation would have picked another."""
+    from emodraw.config import ConfigError, TrainConfig
+    from emodraw.reporting import SAVED_FROM_LAST
+    from emodraw.training import Trainer
+
+    real_validate = Trainer._validate
+    monkeypatch.setattr(Trainer, "_validate", lambda self: {**real_validate(self), "avg_loss": float(len(self.history))})
+    options = {**TINY_OPTIONS, "epochs": 3, "plots": False, "save_state": False}
+    result = train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "joined"),
+                   progress=False, train_on_val=True, **options)  # validation loss rises: val_loss would keep epoch 1
+    meta = verify_checkpoint(result.checkpoints["best"])
+    assert meta["epoch"] == 3 and meta["saved_from"] == SAVED_FROM_LAST
+    assert result.rows[1]["checkpoint_saved_from"] == SAVED_FROM_LAST
+
+    concatenated = tmp_path / "concatenated"
+    concatenated.mkdir()
+    (concatenated / "train.txt").write_text((small_data / "train.txt").read_text() + (small_data / "val.txt").read_text())
+    for name in ("val.txt", "test.txt"):
+        (concatenated / name).write_text((small_data / name).read_text())
+    same = train(model=str(tiny_albert), data_dir=str(concatenated), output_dir=str(tmp_path / "same"), progress=False,
+                 **options)
+    assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in same.history]
+    assert result.rows[0]["accuracy"] == same.rows[0]["accuracy"]  # the last checkpoints score the same on test
+
+    trainer = Trainer(TrainConfig(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(tmp_path / "n"),
+                                  train_on_val=True, **options), progress=False)
+    assert len(trainer.splits.train) == 400 and trainer.splits.train.texts[300:] == trainer.splits.val.texts
+    with pytest.raises(ConfigError, match="early stopping"):
+        TrainConfig(train_on_val=True, early_stopping_patience=2)
+
+
 @pytest.mark.parametrize("given, expected", [(0, 128), (7, 7)])  # 0: automatic (128 on a CPU, 512 on a GPU)
 def test_validation_batch_size_is_automatic_unless_given(tmp_path, tiny_albert, small_data, given, expected):
     from emodraw.config import TrainConfig

@@ -14,7 +14,7 @@ import csv
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -243,6 +243,14 @@ class Splits:
     test: Examples | None
     label_names: list[str]
     files: dict[str, Path | None]
+
+    def with_val_in_training(self) -> "Splits":
+        """The validation sentences appended to the training ones (in file order, as one concatenated file
+        would give them), for a final model; validation itself is unchanged."""
+        train, val = self.train, self.val
+        joined = Examples(f"{train.path} + {val.path}", train.texts + val.texts, train.labels + val.labels,
+                          train.lines + val.lines, train.skipped)
+        return replace(self, train=joined)
 
     def ids(self, examples: Examples) -> list[int]:
         index = {name: i for i, name in enumerate(self.label_names)}

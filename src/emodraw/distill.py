@@ -30,16 +30,21 @@ def teacher_paths(spec: str) -> list[Path]:
 
 
 def trained_on(teacher) -> set[str]:
-    """The sentences of the training file a teacher's checkpoint records (checked against its hash)."""
+    """The sentences a teacher's checkpoint records training on (each file checked against its hash):
+    its training file, and its validation file too when it was trained with --train-on-val."""
     from .data import file_sha256, read_examples
 
-    recorded = (teacher.meta.get("data") or {}).get("train") or {}
-    path = recorded.get("path")
-    if not path or not Path(path).is_file():
-        raise ConfigError(f"--distill-cross-fit: {teacher.path} records no training file that exists here")
-    if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
-        raise ConfigError(f"--distill-cross-fit: {path} changed since {teacher.path} was trained on it")
-    return set(read_examples(path, skip_invalid=True).texts)
+    splits = ["train"] + (["val"] if (teacher.meta.get("config") or {}).get("train_on_val") else [])
+    sentences: set[str] = set()
+    for split in splits:
+        recorded = (teacher.meta.get("data") or {}).get(split) or {}
+        path = recorded.get("path")
+        if not path or not Path(path).is_file():
+            raise ConfigError(f"--distill-cross-fit: {teacher.path} records no {split} file that exists here")
+        if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
+            raise ConfigError(f"--distill-cross-fit: {path} changed since {teacher.path} was trained on it")
+        sentences |= set(read_examples(path, skip_invalid=True).texts)
+    return sentences
 
 
 def teacher_targets(spec: str, texts: Sequence[str], label_names: Sequence[str], *, temperature: float,

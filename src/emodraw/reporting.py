@@ -10,11 +10,12 @@ from .errors import EmodrawError
 
 SAVED_FROM_BEST = "The epoch with the lowest validation loss"
 SAVED_FROM_BEST_SCORE = "The epoch with the highest validation (accuracy + macro F1) / 2"
+SAVED_FROM_LAST = "The last epoch (validation was in the training data)"
 
 
-def saved_from_best(select_by: str) -> str:
-    """The table's "Checkpoint Saved From" text for the best checkpoint under a selection rule."""
-    return SAVED_FROM_BEST_SCORE if select_by == "val_score" else SAVED_FROM_BEST
+def saved_from_best(rule: str) -> str:
+    """The table's "Checkpoint Saved From" text for the best checkpoint under a rule (TrainConfig.checkpoint_rule)."""
+    return {"val_score": SAVED_FROM_BEST_SCORE, "last": SAVED_FROM_LAST}.get(rule, SAVED_FROM_BEST)
 
 
 COLUMNS = ("Experiment No.", "Model", "Checkpoint Saved From", "Checkpoint File", "Accuracy (%)", "F1 Score (%)",

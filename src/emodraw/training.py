@@ -195,6 +195,8 @@ class Trainer:
         for part in (self.splits.train, self.splits.val, self.splits.test):
             if part is not None and part.skipped and self.main:
                 log(f"{part.path}: skipped {part.skipped} invalid line(s)")
+        if config.train_on_val:
+            self.splits = self.splits.with_val_in_training()
         self.data_info = describe_data(self.splits.files)
         if self.main:
             write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16)
@@ -309,6 +311,9 @@ class Trainer:
                      f"device: {self.device.type}{' x' + str(self.world) if self.world > 1 else ''}, "
                      f"{'bf16' if self.bf16 else 'fp32'}; train {len(self.splits.train)} / val {len(self.splits.val)} sentences, "
                      f"{self.steps_per_epoch} steps per epoch")
+            if cfg.train_on_val:
+                self.log(f"--train-on-val: the {len(self.splits.val)} validation sentences are part of the training data, "
+                         "so the validation figures are on seen sentences; the last epoch is kept as the best checkpoint")
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             started = time.perf_counter()
             train_loss = self._train_epoch(epoch)
@@ -318,7 +323,12 @@ class Trainer:
                    "val_f1_macro": val["f1_macro"], "learning_rate": float(self.scheduler.get_last_lr()[0]),
                    "seconds": round(time.perf_counter() - started, 3)}
             # best_loss holds the selection value, lower is better: the loss, or minus the score
-            value = val["avg_loss"] if cfg.select_by == "val_loss" else -validation_score(val["accuracy"], val["f1_macro"])
+            if cfg.checkpoint_rule == "last":  # validation is in the training data: every epoch supersedes the last
+                value = -float(epoch)
+            elif cfg.checkpoint_rule == "val_loss":
+                value = val["avg_loss"]
+            else:
+                value = -validation_score(val["accuracy"], val["f1_macro"])
             improved = value < self.best_loss
             if improved:
                 self.best_loss, self.best_epoch, self.bad_epochs = value, epoch, 0
@@ -429,7 +439,7 @@ class Trainer:
                     shutil.rmtree(old)
             if improved:
                 save_checkpoint(folder / self.checkpoint_name("best"), model, self.tokenizer,
-                                self._metadata(epoch, val, saved_from_best(self.config.select_by)))
+                                self._metadata(epoch, val, saved_from_best(self.config.checkpoint_rule)))
 
     def _append_metrics(self, row: dict[str, float]) -> None:
         path = self.run_dir / "metrics.csv"
@@ -494,7 +504,7 @@ class Trainer:
             self.log("no test file: the results table is computed on the validation split")
         labels = self.splits.ids(examples)
         epochs_trained = self.history[-1]["epoch"] if self.history else 0
-        targets = [("last", f"Epoch {epochs_trained}"), ("best", saved_from_best(self.config.select_by))]
+        targets = [("last", f"Epoch {epochs_trained}"), ("best", saved_from_best(self.config.checkpoint_rule))]
         rows, evaluation = [], {}
         for kind, saved_from in targets:
             if kind in found:
