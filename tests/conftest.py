@@ -8,12 +8,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tiny import make_tiny_albert  # noqa: E402
+from tiny import make_tiny_albert, make_tiny_bert  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_albert(tmp_path_factory) -> Path:
     return make_tiny_albert(tmp_path_factory.mktemp("models") / "tiny-albert")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert")
 
 
 def write_split_files(folder: Path, n_train: int = 300, n_val: int = 100, n_test: int = 100) -> Path:

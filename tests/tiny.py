@@ -34,3 +34,20 @@ def make_tiny_albert(folder: Path, vocab_size: int = 800, seed: int = 0) -> Path
                           hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     AlbertModel(config).save_pretrained(folder)
     return folder
+
+
+def make_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A 2-layer BERT (with its pooler, as BERT checkpoints ship) on the embedded model's WordPiece vocabulary."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from emodraw.backbones import embedded_model_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(embedded_model_path())
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    return folder

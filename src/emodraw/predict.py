@@ -30,7 +30,7 @@ def load_torch_weights(path: Path):
 
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from .backbones import quiet_transformers
+    from .backbones import quiet_transformers, register_heads
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -49,6 +49,7 @@ def load_torch_weights(path: Path):
     if not (folder / "config.json").is_file():
         raise CheckpointError(f"{path}: needs the model's config.json and tokenizer files in the same folder")
     quiet_transformers()
+    register_heads()
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         model = AutoModelForSequenceClassification.from_config(config)
@@ -64,12 +65,13 @@ def load_checkpoint_folder(folder: Path):
     Weights are read from safetensors only."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .backbones import quiet_transformers
+    from .backbones import quiet_transformers, register_heads
 
     meta = verify_checkpoint(folder)
     if not (folder / "model.safetensors").is_file() and not list(folder.glob("model-*.safetensors")):
         raise CheckpointError(f"{folder}: no model.safetensors (emodraw loads safetensors weights only)")
     quiet_transformers()
+    register_heads()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -191,7 +193,7 @@ class OnnxClassifier(Classifier):
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        from .backbones import quiet_transformers
+        from .backbones import quiet_transformers, register_heads
         from .export import EXPORT_META
 
         folder = Path(path)
@@ -210,6 +212,7 @@ class OnnxClassifier(Classifier):
         except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
             raise CheckpointError(f"{folder / name}: cannot load ({str(exc).splitlines()[0][:200]})") from None
         quiet_transformers()
+        register_heads()
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=int(meta["max_length"]), path=folder)
         clf.variant = name

@@ -230,7 +230,7 @@ class Trainer:
         self.tokenizer = load_tokenizer(self.backbone, random_init=cfg.random_init)
         torch.manual_seed(cfg.seed)  # before the head exists: its initialisation follows the seed
         model = load_classifier(self.backbone, self.splits.label_names, random_init=cfg.random_init,
-                                vocab_size=len(self.tokenizer))
+                                vocab_size=len(self.tokenizer), pooling=cfg.pooling)
         if cfg.freeze_embeddings:
             model.get_input_embeddings().weight.requires_grad_(False)
         fuse_activations(model)
