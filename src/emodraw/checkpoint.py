@@ -1,6 +1,7 @@
 """Safe, atomic, self-describing checkpoints: safetensors + JSON, never pickle.
 
-A checkpoint is a folder that transformers' `from_pretrained` loads as it is:
+A checkpoint is a folder that transformers' `from_pretrained` loads as it is (a mean-pooled one once
+emodraw.pooling has registered its type):
   model.safetensors, config.json (with the label names), tokenizer files,
   emodraw.json (resolved config, epoch, validation metrics, versions, data sha256),
   README.md (a model card) and manifest.json (sha256 and size of every other file).
