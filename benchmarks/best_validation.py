@@ -7,25 +7,20 @@ as training chooses (ties: the earliest epoch) by accuracy_runs.validation_at; t
 compare their runs with it.
 """
 
-import csv
 import sys
 from pathlib import Path
+
+from emodraw.plots import read_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_runs import validation_at  # noqa: E402
 
 
-def history(run: str) -> list[dict]:
-    with open(Path(run) / "metrics.csv", newline="") as f:
-        return [{key: (int(value) if key == "epoch" else float(value)) for key, value in row.items()}
-                for row in csv.DictReader(f)]
-
-
 def main(runs: list[str]) -> None:
     for run in runs:
         for rule in ("val_loss", "val_score"):
-            kept = validation_at(history(run), rule)
-            print(f"{run} rule={rule} epoch={kept['epoch']} accuracy={100 * kept['accuracy']:.2f} "
+            kept = validation_at(read_metrics(Path(run) / "metrics.csv"), rule)
+            print(f"{run} rule={rule} epoch={int(kept['epoch'])} accuracy={100 * kept['accuracy']:.2f} "
                   f"f1_macro={100 * kept['f1_macro']:.2f} loss={kept['loss']:.3f} score={100 * kept['score']:.2f}")
 
 
