@@ -9,7 +9,7 @@ reproduce the published ALBERT experiments on CARER, and serve the trained class
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "TrainConfig", "train", "evaluate", "report", "__version__"]
+__all__ = ["Classifier", "TrainConfig", "train", "evaluate", "report", "adapt", "AdaptConfig", "__version__"]
 
 
 def __getattr__(name):
@@ -30,6 +30,10 @@ def __getattr__(name):
         from .evaluation import evaluate
 
         return evaluate
+    if name in ("adapt", "AdaptConfig"):
+        from . import adaptation
+
+        return getattr(adaptation, name)
     if name == "report":
         from .reporting import report
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import OPTION_NAMES, TrainConfig, available_presets, suggest
+from .config import EMBEDDED_MODEL, OPTION_NAMES, TrainConfig, available_presets, suggest
 from .errors import EmodrawError
 
 
@@ -74,6 +74,29 @@ def build_parser() -> Parser:
                        description="Fine-tune an encoder; keep the last and the lowest-validation-loss checkpoints; "
                        f"evaluate both on test. Presets (--experiment): {', '.join(available_presets())}.")
     add_train_options(p)
+
+    p = sub.add_parser("adapt", help="continue a backbone's masked-LM pretraining on in-domain sentences; then train --model OUT",
+                       description="Domain-adaptive pretraining: masked-language-model training of the backbone's encoder on "
+                       "unlabelled sentences (by default the training split's, labels ignored; validation and test stay "
+                       "unseen). Writes a model folder (safetensors + tokenizer + adapt.json) for `emodraw train --model DIR`.")
+    p.add_argument("--model", default=EMBEDDED_MODEL, help="backbone to adapt: Hub id, local folder or the embedded default")
+    p.add_argument("--output-dir", required=True, metavar="DIR", help="new folder for the adapted backbone")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="data folder whose training split is read (default: the bundled emotion data)")
+    p.add_argument("--train-file", default=None, metavar="FILE", help="training file to read instead of --data-dir's")
+    p.add_argument("--text-file", dest="text_files", action="append", default=[], metavar="FILE",
+                   help="unlabelled sentences, one per line, instead of the training split (repeatable)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of masked-LM training of the whole model")
+    p.add_argument("--head-warmup-epochs", type=int, default=1,
+                   help="first train a freshly initialised masked-LM head alone for this many epochs (encoder frozen, "
+                        "10x the rate); skipped when the backbone has its pretraining head")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", "--lr", type=float, default=1e-4, help="peak AdamW rate (6 %% warm-up, linear decay)")
+    p.add_argument("--mask-probability", type=float, default=0.15, help="fraction of tokens masked (BERT: 0.15)")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when stderr is a terminal)")
+    _add_runtime_options(p)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on the val/test split or a labelled file")
     p.add_argument("checkpoint", help="checkpoint folder, export folder, or run folder (its best checkpoint)")
@@ -194,6 +217,18 @@ def launch_processes(args) -> int:
     return subprocess.call(command, env=env)
 
 
+def cmd_adapt(args) -> int:
+    from .adaptation import AdaptConfig, adapt
+
+    cfg = AdaptConfig(model=args.model, output_dir=args.output_dir, data_dir=args.data_dir, train_file=args.train_file,
+                      text_files=tuple(args.text_files), epochs=args.epochs, head_warmup_epochs=args.head_warmup_epochs, batch_size=args.batch_size,
+                      learning_rate=args.learning_rate, mask_probability=args.mask_probability, max_length=args.max_length,
+                      seed=args.seed, precision=args.precision, device=args.device, threads=args.threads, progress=args.progress)
+    out = adapt(cfg)
+    print(f"adapted backbone: {out}  (next: emodraw train --model {out} ...)")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate, format_report
 
@@ -266,7 +301,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "compare": cmd_compare,
+COMMANDS = {"train": cmd_train, "adapt": cmd_adapt, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "compare": cmd_compare,
             "report": cmd_report}
 
 

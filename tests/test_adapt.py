@@ -1,0 +1,131 @@
+"""`emodraw adapt`: masked-LM adaptation of a backbone on in-domain sentences, saved as a model folder
+that `emodraw train --model` fine-tunes like any other."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from emodraw.adaptation import AdaptConfig, Masker, _phase_parameters, adapt
+from emodraw.errors import ConfigError
+
+# A tiny model learns the masked-LM task visibly in one epoch at this rate.
+FAST = dict(epochs=1, batch_size=16, learning_rate=3e-3, precision="fp32", progress=False)
+
+
+def _weights(folder):
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(folder).state_dict()
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory, tiny_bert, small_data):
+    out = tmp_path_factory.mktemp("adapt") / "tiny-bert-adapted"
+    return adapt(AdaptConfig(model=str(tiny_bert), data_dir=str(small_data), output_dir=str(out), **FAST))
+
+
+def test_adapted_folder_keeps_the_pooler_and_changes_the_encoder(adapted, tiny_bert):
+    before, after = _weights(tiny_bert), _weights(adapted)
+    assert before.keys() == after.keys()
+    for key in ("pooler.dense.weight", "pooler.dense.bias"):
+        assert torch.equal(before[key], after[key]), key  # a ...ForMaskedLM has no pooler: it must come from the source
+    changed = [k for k in before if k.startswith("encoder.") and not torch.equal(before[k], after[k])]
+    assert len(changed) == len([k for k in before if k.startswith("encoder.")])
+    assert not torch.equal(before["embeddings.word_embeddings.weight"], after["embeddings.word_embeddings.weight"])
+
+
+def test_manifest_records_a_head_warmup_then_the_whole_model_and_a_falling_held_out_loss(adapted, small_data):
+    manifest = json.loads((adapted / "adapt.json").read_text())
+    assert manifest["sentences"] == 300  # the training split only
+    assert manifest["held_out_sentences"] == 100  # validation, for the loss report; never trained on
+    phases = [row.get("phase") for row in manifest["history"]]
+    assert phases == [None, "head", "all"]  # before, the fresh head alone, everything
+    losses = [row["held_out_loss"] for row in manifest["history"]]
+    assert losses[2] < losses[1] < losses[0]
+
+
+def test_train_fine_tunes_the_adapted_folder(adapted, small_data, tmp_path):
+    from conftest import TINY_OPTIONS
+
+    from emodraw import train
+
+    result = train(model=str(adapted), data_dir=str(small_data), output_dir=str(tmp_path / "run"), progress=False,
+                   **{**TINY_OPTIONS, "epochs": 1, "plots": False})
+    assert result.best_checkpoint is not None and (result.best_checkpoint / "model.safetensors").is_file()
+
+
+def test_head_phase_trains_only_the_head(tiny_bert):
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(tiny_bert)
+    trainable = _phase_parameters(model, "head")
+    encoder_ids = {id(p) for p in model.base_model.parameters()}
+    assert trainable and all(id(p) not in encoder_ids for p in trainable)
+    # The decoder shares the word-embedding matrix with the encoder: it stays frozen with it.
+    assert not model.get_output_embeddings().weight.requires_grad
+    assert len(_phase_parameters(model, "all")) == len(list(model.parameters()))
+
+
+def test_backbone_with_its_pretraining_head_skips_the_warmup(tmp_path, tiny_bert, small_data):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    with_head = tmp_path / "with-head"
+    AutoModelForMaskedLM.from_pretrained(tiny_bert).save_pretrained(with_head)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(with_head)
+    out = adapt(AdaptConfig(model=str(with_head), data_dir=str(small_data), output_dir=str(tmp_path / "out"), **FAST))
+    phases = [row.get("phase") for row in json.loads((out / "adapt.json").read_text())["history"]]
+    assert phases == [None, "all"]
+
+
+def test_masker_masks_only_real_tokens_at_the_rate(tiny_bert):
+    from transformers import AutoTokenizer
+
+    from emodraw.engine import encode
+    from tiny import training_sentences
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    encoded = encode(tokenizer, training_sentences(400))
+    batch = encoded.batch(torch.arange(len(encoded)).numpy())
+    torch.manual_seed(0)
+    ids, labels = Masker(tokenizer, 0.15)(batch)
+    chosen = labels != -100
+    special = torch.isin(batch["input_ids"], torch.tensor(tokenizer.all_special_ids)) | (batch["attention_mask"] == 0)
+    assert not (chosen & special).any()
+    assert torch.equal(labels[chosen], batch["input_ids"][chosen])  # the labels are the original tokens
+    rate = chosen.sum().item() / (~special).sum().item()
+    assert 0.13 < rate < 0.17
+    masked = (ids == tokenizer.mask_token_id) & chosen
+    assert 0.75 < masked.sum().item() / chosen.sum().item() < 0.85  # 80 % of the chosen become [MASK]
+    assert torch.equal(ids[~chosen], batch["input_ids"][~chosen])
+
+
+def test_text_files_replace_the_training_split(tmp_path, tiny_bert, small_data):
+    text = tmp_path / "sentences.txt"
+    text.write_text("i feel great today\n\ni am so scared of the dark\nwhat a lovely surprise\n" * 20)
+    out = adapt(AdaptConfig(model=str(tiny_bert), data_dir=str(small_data), text_files=(str(text),),
+                            output_dir=str(tmp_path / "out"), **FAST))
+    assert json.loads((out / "adapt.json").read_text())["sentences"] == 60
+
+
+def test_refuses_a_non_empty_output_folder_and_bad_options(tmp_path, tiny_bert):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not empty"):
+        adapt(AdaptConfig(model=str(tiny_bert), output_dir=str(tmp_path / "taken")))
+    with pytest.raises(ConfigError, match="mask-probability"):
+        adapt(AdaptConfig(model=str(tiny_bert), output_dir=str(tmp_path / "new"), mask_probability=1.5))
+
+
+def test_cli_adapt_help_and_error(tmp_path, tiny_bert, capsys):
+    from emodraw.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    assert "masked-language-model" in capsys.readouterr().out
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "f").write_text("x")
+    assert main(["adapt", "--model", str(tiny_bert), "--output-dir", str(tmp_path / "taken")]) != 0
+    assert "not empty" in capsys.readouterr().err
