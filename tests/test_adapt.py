@@ -129,3 +129,66 @@ def test_cli_adapt_help_and_error(tmp_path, tiny_bert, capsys):
     (tmp_path / "taken" / "f").write_text("x")
     assert main(["adapt", "--model", str(tiny_bert), "--output-dir", str(tmp_path / "taken")]) != 0
     assert "not empty" in capsys.readouterr().err
+
+
+# -- `emodraw train --adapt-epochs N` (the offline-full-tapt preset) ---------------------------------
+def _checkpoint_weights(run):
+    from safetensors.torch import load_file
+
+    return load_file(str(run.best_checkpoint / "model.safetensors"))
+
+
+def test_train_with_adapt_epochs_equals_adapt_then_train(tmp_path, monkeypatch, tiny_bert, small_data):
+    """The preset's one command gives the very model of the two commands round 6 measured:
+    `emodraw adapt` (seed 0, its defaults) then `emodraw train --model ADAPTED`."""
+    from conftest import TINY_OPTIONS
+
+    from emodraw import train
+
+    monkeypatch.setenv("EMODRAW_CACHE", str(tmp_path / "cache"))
+    options = {**TINY_OPTIONS, "epochs": 1, "plots": False, "seed": 3}
+    adapted = adapt(AdaptConfig(model=str(tiny_bert), data_dir=str(small_data), epochs=1, precision="fp32",
+                                output_dir=str(tmp_path / "adapted"), progress=False))
+    two_step = train(model=str(adapted), data_dir=str(small_data), output_dir=str(tmp_path / "two-step"), progress=False, **options)
+    one_step = train(model=str(tiny_bert), adapt_epochs=1, data_dir=str(small_data), output_dir=str(tmp_path / "one-step"),
+                     progress=False, **options)
+    a, b = _checkpoint_weights(two_step), _checkpoint_weights(one_step)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    report = json.loads((one_step.run_dir / "adapt.json").read_text())
+    assert report["sentences"] == 300 and report["options"]["epochs"] == 1 and report["options"]["seed"] == 0
+    # checkpoints are named after the backbone the run started from, not the cache folder
+    assert "tiny-bert" in one_step.best_checkpoint.name
+
+
+def test_adapted_backbone_is_cached_across_seeds(tmp_path, monkeypatch, capsys, tiny_bert, small_data):
+    from conftest import TINY_OPTIONS
+
+    from emodraw import train
+
+    monkeypatch.setenv("EMODRAW_CACHE", str(tmp_path / "cache"))
+    options = {**TINY_OPTIONS, "epochs": 1, "plots": False, "adapt_epochs": 1}
+    capsys.readouterr()
+    for seed in (1, 2):
+        train(model=str(tiny_bert), data_dir=str(small_data), output_dir=str(tmp_path / f"seed{seed}"), progress=False,
+              seed=seed, **options)
+    assert len(list((tmp_path / "cache" / "adapted").iterdir())) == 1
+    assert capsys.readouterr().err.count("reusing the adapted backbone") == 1
+    # another number of adaptation epochs is another backbone
+    train(model=str(tiny_bert), data_dir=str(small_data), output_dir=str(tmp_path / "more"), progress=False,
+          **{**options, "adapt_epochs": 2})
+    assert len(list((tmp_path / "cache" / "adapted").iterdir())) == 2
+
+
+def test_offline_full_tapt_is_offline_full_plus_adaptation():
+    from emodraw.config import load_preset
+
+    tapt, full = load_preset("offline-full-tapt"), load_preset("offline-full")
+    assert tapt.pop("adapt_epochs") == 4
+    assert {k: v for k, v in tapt.items() if k != "experiment"} == {k: v for k, v in full.items() if k != "experiment"}
+
+
+def test_adapt_epochs_refuses_random_init():
+    from emodraw.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="random-init"):
+        TrainConfig(adapt_epochs=2, random_init=True)

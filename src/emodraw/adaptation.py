@@ -15,12 +15,16 @@ Only the training split's sentences are read by default: validation and test sta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -171,17 +175,25 @@ def _stderr(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def adapt(cfg: AdaptConfig) -> Path:
+def adapt(cfg: AdaptConfig, log: Callable[[str], None] = _stderr) -> Path:
     """Run the adaptation; returns the output folder (a model folder for `emodraw train --model`)."""
+    cfg.check()
+    texts, held_out, sources = read_sentences(cfg)
+    return adapt_sentences(cfg, texts, held_out, sources, log=log)
+
+
+def adapt_sentences(cfg: AdaptConfig, texts: list[str], held_out: list[str], sources: list[str],
+                    log: Callable[[str], None] = _stderr) -> Path:
+    """Adapt `cfg.model` on `texts` (reporting the masked-LM loss on `held_out`) into `cfg.output_dir`.
+
+    The folder appears complete or not at all: it is written under another name and renamed at the end."""
     from transformers import AutoModel, AutoModelForMaskedLM, get_linear_schedule_with_warmup
     from tqdm import tqdm
 
-    cfg.check()
     set_threads(cfg.threads)
     quiet_transformers()
     device = pick_device(cfg.device)
     bf16 = use_bf16(cfg.precision, device)
-    texts, held_out, sources = read_sentences(cfg)
     if not texts:
         raise ConfigError("no sentences to adapt on")
     backbone = resolve_backbone(cfg.model)
@@ -206,7 +218,7 @@ def adapt(cfg: AdaptConfig) -> Path:
     history = []
     if held is not None:
         history.append({"epoch": 0, "train_loss": None, "held_out_loss": held_out_loss(mlm_model, head, held, masker, 128, device, bf16, cfg.seed)})
-        _stderr(f"adapt: {len(texts):,} sentences, {cfg.epochs} epochs; held-out masked-LM loss before: {history[0]['held_out_loss']:.4f}")
+        log(f"adapt: {len(texts):,} sentences, {cfg.epochs} epochs; held-out masked-LM loss before: {history[0]['held_out_loss']:.4f}")
     started = time.perf_counter()
     epoch = 0
     for phase, n_epochs in phases:
@@ -245,7 +257,7 @@ def adapt(cfg: AdaptConfig) -> Path:
             if held is not None:
                 row["held_out_loss"] = held_out_loss(mlm_model, head, held, masker, 128, device, bf16, cfg.seed)
             history.append(row)
-            _stderr(f"{label}: train masked-LM loss {train_loss:.4f}"
+            log(f"{label}: train masked-LM loss {train_loss:.4f}"
                     + (f", held-out {row['held_out_loss']:.4f}" if held is not None else "") + f" ({row['seconds']:.0f} s)")
     for param in mlm_model.parameters():
         param.requires_grad_(True)
@@ -254,12 +266,63 @@ def adapt(cfg: AdaptConfig) -> Path:
     missing, unexpected = base.load_state_dict(mlm_model.base_model.state_dict(), strict=False)
     if unexpected or any("pooler" not in key for key in missing):
         raise ConfigError(f"adapt: the masked-LM encoder does not match the backbone (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    base.save_pretrained(out)
-    tokenizer.save_pretrained(out)
     manifest = {"adapted_from": cfg.model, "sources": sources, "sentences": len(texts), "held_out_sentences": len(held_out),
                 "device": str(device), "bf16": bf16, "seconds": round(time.perf_counter() - started, 1),
                 "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}, "history": history}
-    (out / ADAPT_MANIFEST).write_text(json.dumps(manifest, indent=1))
+    out = Path(cfg.output_dir)
+    partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    base.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / ADAPT_MANIFEST).write_text(json.dumps(manifest, indent=1))
+    if out.is_dir():
+        out.rmdir()  # empty (checked before): the rename below needs the name free
+    partial.rename(out)
     return out
+
+
+# -- adaptation inside `emodraw train --adapt-epochs N`: computed once, cached ----------------------
+def cache_dir() -> Path:
+    """Where adapted backbones are kept: $EMODRAW_CACHE, else $XDG_CACHE_HOME/emodraw, else ~/.cache/emodraw."""
+    if os.environ.get("EMODRAW_CACHE"):
+        return Path(os.environ["EMODRAW_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "emodraw"
+
+
+def _model_identity(name: str) -> dict:
+    """What names the starting weights: for a folder (the embedded model's included), its files' names,
+    sizes and modification times -- a changed folder is a new backbone; for a Hub id, the id."""
+    backbone = resolve_backbone(name)
+    if not backbone.is_local:
+        return {"hub": name}
+    folder = Path(backbone.source)
+    return {"folder": str(folder), "files": sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                                                   for f in folder.iterdir() if f.is_file())}
+
+
+def adaptation_key(cfg: AdaptConfig, texts: list[str]) -> str:
+    """A hash of everything that decides the adapted weights (not where, how fast or how it reports)."""
+    options = {k: v for k, v in asdict(cfg).items() if k not in ("model", "output_dir", "data_dir", "train_file",
+                                                                    "text_files", "device", "threads", "progress")}
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+    blob = json.dumps({"model": _model_identity(cfg.model), "texts": digest, "options": options}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
+
+
+def cached_adaptation(cfg: AdaptConfig, texts: list[str], held_out: list[str], sources: list[str],
+                      log: Callable[[str], None] = _stderr) -> Path:
+    """The backbone adapted on `texts` with `cfg`'s options, from the cache when these very inputs were
+    adapted before (another seed of the same recipe), else computed now and stored there."""
+    folder = cache_dir() / "adapted" / adaptation_key(cfg, texts)
+    if (folder / ADAPT_MANIFEST).is_file():
+        log(f"adapt: reusing the adapted backbone {folder}")
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # a folder without its manifest is not a finished one
+    log(f"adapt: masked-LM training of {cfg.model} on the training sentences first; cached in {folder}")
+    try:
+        return adapt_sentences(replace(cfg, output_dir=str(folder)), texts, held_out, sources, log=log)
+    except OSError:
+        if (folder / ADAPT_MANIFEST).is_file():  # another process finished the same adaptation first
+            return folder
+        raise

@@ -42,7 +42,7 @@ class TrainConfig:
     # what to train
     model: str = _opt(EMBEDDED_MODEL, "Hub id, local folder, or the embedded default (works offline)")
     random_init: bool = _opt(False, "build the model's architecture with random weights (no pretraining)")
-    experiment: str = _opt("default", "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct")
+    experiment: str = _opt("default", "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-tapt, offline-full-trainval, offline-10pct")
     # data
     data_dir: str | None = _opt(None, "folder with train/val/test files (.txt, .csv or .jsonl); default: the bundled emotion data")
     train_file: str | None = _opt(None, "training file (overrides --data-dir)", aliases=("--train",))
@@ -69,6 +69,7 @@ class TrainConfig:
     distill_temperature: float = _opt(2.0, "distillation: softmax temperature of teachers and student in the teachers' term")
     distill_cross_fit: bool = _opt(False, "distillation: each training sentence learns only from the teachers that did not train on it (teachers trained on different folds)")
     layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
+    adapt_epochs: int = _opt(0, "task-adaptive pretraining first: continue the backbone's masked-LM training on this run's training sentences for this many epochs (as `emodraw adapt`, its other defaults, seed 0 whatever --seed), then fine-tune the result; the adapted backbone is cached, so other seeds reuse it (0 = off)")
     train_on_val: bool = _opt(False, "also train on the validation sentences: a final model, once the recipe was chosen on validation. Validation is then not held out, so the best checkpoint is the last epoch's (no selection, no early stopping)")
     select_by: str = _opt("val_loss", "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)")
     early_stopping_patience: int = _opt(0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)")
@@ -123,6 +124,10 @@ class TrainConfig:
             bad("distill_from", "must name at least one run or checkpoint folder")
         if not isinstance(self.early_stopping_patience, int) or self.early_stopping_patience < 0:
             bad("early_stopping_patience", "must be a whole number >= 0")
+        if self.adapt_epochs < 0:
+            bad("adapt_epochs", "must be 0 (off) or more")
+        if self.adapt_epochs and self.random_init:
+            bad("adapt_epochs", "adapts a pretrained backbone; it cannot be combined with --random-init")
         if self.train_on_val and self.early_stopping_patience:
             bad("train_on_val", "cannot be combined with early stopping: validation is in the training data")
         if not isinstance(self.threads, int) or self.threads < 0:

@@ -227,6 +227,10 @@ class Trainer:
     def _prepare_model(self) -> None:
         cfg = self.config
         self.backbone = resolve_backbone(cfg.model)
+        if cfg.adapt_epochs:
+            # Fine-tune the adapted weights; checkpoints keep the name of the backbone they started from.
+            adapted = resolve_backbone(str(self._adapted_backbone()))
+            self.backbone = dataclasses.replace(adapted, requested=cfg.model, short_name=self.backbone.short_name)
         self.tokenizer = load_tokenizer(self.backbone, random_init=cfg.random_init)
         torch.manual_seed(cfg.seed)  # before the head exists: its initialisation follows the seed
         model = load_classifier(self.backbone, self.splits.label_names, random_init=cfg.random_init,
@@ -241,6 +245,23 @@ class Trainer:
             compile_layers(model)
         self.n_params = sum(p.numel() for p in model.parameters())
         self.model = self.accelerator.prepare_model(model)  # DDP-wrapped when there are several processes
+
+    def _adapted_backbone(self) -> Path:
+        """--adapt-epochs: the backbone after masked-LM training on this run's training sentences
+        (emodraw.adaptation; seed 0 and `emodraw adapt`'s other defaults). The main process computes it,
+        or finds it in the cache, and copies its report to RUN/adapt.json; the others wait for its path."""
+        from .adaptation import ADAPT_MANIFEST, AdaptConfig, cached_adaptation
+
+        cfg = self.config
+        path = None
+        if self.main:
+            options = AdaptConfig(model=cfg.model, epochs=cfg.adapt_epochs, max_length=cfg.max_length,
+                                  precision=cfg.precision, device=cfg.device, threads=cfg.threads, progress=self.progress)
+            # With --train-on-val the validation sentences are training ones: no held-out report then.
+            held_out = [] if cfg.train_on_val else self.splits.val.texts
+            path = cached_adaptation(options, self.splits.train.texts, held_out, [str(self.splits.train.path)], log=self.log)
+            shutil.copyfile(path / ADAPT_MANIFEST, self.run_dir / ADAPT_MANIFEST)
+        return _broadcast_path(self.accelerator, path)
 
     def _prepare_optimisation(self) -> None:
         from transformers import get_linear_schedule_with_warmup
