@@ -131,7 +131,7 @@ def test_cli_adapt_help_and_error(tmp_path, tiny_bert, capsys):
     assert "not empty" in capsys.readouterr().err
 
 
-# -- `emodraw train --adapt-epochs N` (the offline-full-tapt preset) ---------------------------------
+# -- `emodraw train --adapt-epochs N` ---------------------------------
 def _checkpoint_weights(run):
     from safetensors.torch import load_file
 
@@ -139,7 +139,7 @@ def _checkpoint_weights(run):
 
 
 def test_train_with_adapt_epochs_equals_adapt_then_train(tmp_path, monkeypatch, tiny_bert, small_data):
-    """The preset's one command gives the very model of the two commands round 6 measured:
+    """One command gives the very model of the two commands round 6 measured:
     `emodraw adapt` (seed 0, its defaults) then `emodraw train --model ADAPTED`."""
     from conftest import TINY_OPTIONS
 
@@ -177,14 +177,6 @@ def test_adapted_backbone_is_cached_across_seeds(tmp_path, monkeypatch, capsys, 
     train(model=str(tiny_bert), data_dir=str(small_data), output_dir=str(tmp_path / "more"), progress=False,
           **{**options, "adapt_epochs": 2})
     assert len(list((tmp_path / "cache" / "adapted").iterdir())) == 2
-
-
-def test_offline_full_tapt_is_offline_full_plus_adaptation():
-    from emodraw.config import load_preset
-
-    tapt, full = load_preset("offline-full-tapt"), load_preset("offline-full")
-    assert tapt.pop("adapt_epochs") == 4
-    assert {k: v for k, v in tapt.items() if k != "experiment"} == {k: v for k, v in full.items() if k != "experiment"}
 
 
 def test_adapt_epochs_refuses_random_init():

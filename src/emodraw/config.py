@@ -42,7 +42,7 @@ class TrainConfig:
     # what to train
     model: str = _opt(EMBEDDED_MODEL, "Hub id, local folder, or the embedded default (works offline)")
     random_init: bool = _opt(False, "build the model's architecture with random weights (no pretraining)")
-    experiment: str = _opt("default", "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-tapt, offline-full-trainval, offline-10pct")
+    experiment: str = _opt("default", "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct")
     # data
     data_dir: str | None = _opt(None, "folder with train/val/test files (.txt, .csv or .jsonl); default: the bundled emotion data")
     train_file: str | None = _opt(None, "training file (overrides --data-dir)", aliases=("--train",))
