@@ -184,3 +184,23 @@ def test_adapt_epochs_refuses_random_init():
 
     with pytest.raises(ConfigError, match="random-init"):
         TrainConfig(adapt_epochs=2, random_init=True)
+
+
+@pytest.mark.slow
+def test_two_processes_adapt_once_and_train_on_the_adapted_backbone(tmp_path, tiny_bert, small_data):
+    """Under several processes only the main one adapts; the others wait for its folder and load it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EMODRAW_CACHE": str(tmp_path / "cache")}
+    args = ["--model", str(tiny_bert), "--data-dir", str(small_data), "--epochs", "1", "--adapt-epochs", "1",
+            "--batch-size", "16", "--learning-rate", "3e-3", "--precision", "fp32", "--no-plots", "--no-progress"]
+    two = subprocess.run([sys.executable, "-m", "emodraw.cli", "train", *args, "--num-processes", "2",
+                          "--output-dir", str(tmp_path / "two")], capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr
+    assert two.stderr.count("masked-LM training of") == 1  # one adaptation, by the main process
+    assert len(list((tmp_path / "cache" / "adapted").iterdir())) == 1
+    assert json.loads((tmp_path / "two" / "adapt.json").read_text())["sentences"] == 300
+    names = sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir())
+    assert names == ["multiclass_default_tiny-bert_best_checkpoint", "multiclass_default_tiny-bert_epoch1_checkpoint"]
