@@ -32,7 +32,8 @@ import torch
 from .backbones import _from_pretrained, load_tokenizer, quiet_transformers, resolve_backbone
 from .config import EMBEDDED_MODEL
 from .data import read_examples, resolve_data_files
-from .engine import Encoded, autocast, bucketed_batches, encode, pick_device, set_threads, sorted_batches, use_bf16
+from .engine import (Encoded, autocast, bucketed_batches, encode, log_stderr, pick_device, set_threads, sorted_batches,
+                     use_bf16)
 from .errors import ConfigError
 from .optim import make_optimizer, parameter_groups
 
@@ -96,8 +97,6 @@ def read_sentences(cfg: AdaptConfig) -> tuple[list[str], list[str], list[str]]:
             texts += [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         return texts, [], [str(Path(n).resolve()) for n in cfg.text_files]
     if cfg.train_file:
-        if not Path(cfg.train_file).is_file():
-            raise ConfigError(f"--train-file {cfg.train_file}: no such file")
         return read_examples(cfg.train_file).texts, [], [str(Path(cfg.train_file).resolve())]
     files = resolve_data_files(cfg.data_dir)
     return read_examples(files["train"]).texts, read_examples(files["val"]).texts, [str(Path(files["train"]).resolve())]
@@ -169,13 +168,7 @@ def held_out_loss(mlm_model, head, encoded: Encoded, masker: Masker, batch_size:
     return total / count if count else float("nan")
 
 
-def _stderr(message: str) -> None:
-    from tqdm import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-
-
-def adapt(cfg: AdaptConfig, log: Callable[[str], None] = _stderr) -> Path:
+def adapt(cfg: AdaptConfig, log: Callable[[str], None] = log_stderr) -> Path:
     """Run the adaptation; returns the output folder (a model folder for `emodraw train --model`)."""
     cfg.check()
     texts, held_out, sources = read_sentences(cfg)
@@ -183,7 +176,7 @@ def adapt(cfg: AdaptConfig, log: Callable[[str], None] = _stderr) -> Path:
 
 
 def adapt_sentences(cfg: AdaptConfig, texts: list[str], held_out: list[str], sources: list[str],
-                    log: Callable[[str], None] = _stderr) -> Path:
+                    log: Callable[[str], None] = log_stderr) -> Path:
     """Adapt `cfg.model` on `texts` (reporting the masked-LM loss on `held_out`) into `cfg.output_dir`.
 
     The folder appears complete or not at all: it is written under another name and renamed at the end."""
@@ -258,9 +251,7 @@ def adapt_sentences(cfg: AdaptConfig, texts: list[str], held_out: list[str], sou
                 row["held_out_loss"] = held_out_loss(mlm_model, head, held, masker, 128, device, bf16, cfg.seed)
             history.append(row)
             log(f"{label}: train masked-LM loss {train_loss:.4f}"
-                    + (f", held-out {row['held_out_loss']:.4f}" if held is not None else "") + f" ({row['seconds']:.0f} s)")
-    for param in mlm_model.parameters():
-        param.requires_grad_(True)
+                + (f", held-out {row['held_out_loss']:.4f}" if held is not None else "") + f" ({row['seconds']:.0f} s)")
 
     # The encoder's new weights into the full backbone (pooler and all), saved as safetensors.
     missing, unexpected = base.load_state_dict(mlm_model.base_model.state_dict(), strict=False)
@@ -310,7 +301,7 @@ def adaptation_key(cfg: AdaptConfig, texts: list[str]) -> str:
 
 
 def cached_adaptation(cfg: AdaptConfig, texts: list[str], held_out: list[str], sources: list[str],
-                      log: Callable[[str], None] = _stderr) -> Path:
+                      log: Callable[[str], None] = log_stderr) -> Path:
     """The backbone adapted on `texts` with `cfg`'s options, from the cache when these very inputs were
     adapted before (another seed of the same recipe), else computed now and stored there."""
     folder = cache_dir() / "adapted" / adaptation_key(cfg, texts)

@@ -98,6 +98,15 @@ def compile_layers(model: torch.nn.Module) -> int:
     return count
 
 
+def log_stderr(message: str) -> None:
+    """One line to stderr that does not break a tqdm progress bar drawn there."""
+    import sys
+
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
 def set_threads(threads: int) -> None:
     if threads > 0:
         torch.set_num_threads(threads)

@@ -32,7 +32,8 @@ from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
 from .config import TrainConfig, check_keys, resolve_config
 from .data import Splits, file_sha256, load_splits
 from .distill import teacher_targets
-from .engine import Encoded, bucketed_batches, compile_layers, device_indices, encode, fuse_activations, predict_logits, set_threads, use_bf16
+from .engine import (Encoded, bucketed_batches, compile_layers, device_indices, encode, fuse_activations, log_stderr,
+                     predict_logits, set_threads, use_bf16)
 from .optim import class_weights, make_optimizer, parameter_groups
 from .steps import EagerStep, GraphedStep
 from .errors import ConfigError, EmodrawError
@@ -154,17 +155,11 @@ def write_run_manifest(run_dir: Path, config: TrainConfig, data: dict, device: t
     path.write_text(json.dumps(manifest, indent=1, default=str))
 
 
-def _stderr(message: str) -> None:
-    from tqdm import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-
-
 class Trainer:
     """One run. `fit()` trains; `finish()` evaluates the checkpoints on test and writes the tables."""
 
     def __init__(self, config: TrainConfig, run_dir: Path | None = None, *, resume: bool = False,
-                 progress: bool | None = None, log: Callable[[str], None] = _stderr):
+                 progress: bool | None = None, log: Callable[[str], None] = log_stderr):
         from accelerate import Accelerator
 
         self.config, self.log, self.resume = config, log, resume
