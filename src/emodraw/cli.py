@@ -146,6 +146,19 @@ def build_parser() -> Parser:
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
 
+    p = sub.add_parser("check-data", help="count repeated sentences within and across train/val/test, and ones with two labels",
+                       description="Audit a data folder before trusting its scores: sentences per split and label, repeats, "
+                       "validation/test sentences that also occur in training (and with another label there), and sentences "
+                       "written down with two labels. Sentences are compared lower-cased with white space collapsed.")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="data folder (default: the bundled emotion data)")
+    for split in ("train", "val", "test"):
+        p.add_argument(f"--{split}-file", default=None, metavar="FILE", help=f"{split} file to read instead of --data-dir's")
+    p.add_argument("--skip-invalid", action="store_true", help="skip malformed lines instead of stopping")
+    p.add_argument("--examples", type=int, default=10, metavar="N", help="list up to N sentences that carry two labels")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 when validation/test sentences occur in training or a sentence has two labels")
+
     p = sub.add_parser("report", help="merge the results tables of runs into one markdown table")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--output", metavar="FILE.md", help="also write the table to this file")
@@ -291,6 +304,18 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_check_data(args) -> int:
+    from .audit import audit_splits, format_report, warnings
+    from .data import load_splits
+
+    if args.examples < 0:
+        raise EmodrawError(f"--examples {args.examples}: must be 0 or more")
+    splits = load_splits(args.data_dir, args.train_file, args.val_file, args.test_file, skip_invalid=args.skip_invalid)
+    report = audit_splits(splits, max_examples=args.examples)
+    print(json.dumps(report) if args.json else format_report(report, examples=args.examples))
+    return 1 if args.strict and warnings(report) else 0
+
+
 def cmd_report(args) -> int:
     from .reporting import report
 
@@ -302,7 +327,7 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "adapt": cmd_adapt, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "compare": cmd_compare,
-            "report": cmd_report}
+            "check-data": cmd_check_data, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

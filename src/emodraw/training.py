@@ -26,6 +26,8 @@ import torch
 import yaml
 
 from . import fused_albert
+from .audit import audit_splits
+from .audit import warnings as audit_warnings
 from .averaging import WeightAverage
 from .backbones import load_classifier, load_tokenizer, resolve_backbone
 from .checkpoint import clean_leftovers, find_checkpoints, save_checkpoint
@@ -127,8 +129,9 @@ def _git_commit() -> str | None:
         return None
 
 
-def write_run_manifest(run_dir: Path, config: TrainConfig, data: dict, device: torch.device, world: int, bf16: bool) -> None:
-    """run.json: everything needed to rerun this run and to know what it ran on."""
+def write_run_manifest(run_dir: Path, config: TrainConfig, data: dict, device: torch.device, world: int, bf16: bool,
+                       data_audit: dict | None = None) -> None:
+    """run.json: everything needed to rerun this run and to know what it ran on (and what its data repeats)."""
     from datetime import datetime, timezone
 
     from .checkpoint import versions
@@ -144,6 +147,7 @@ def write_run_manifest(run_dir: Path, config: TrainConfig, data: dict, device: t
         "seed": config.seed,
         "config": config.to_dict(),
         "data": data,
+        "data_audit": data_audit,
         "device": {"type": device.type, "name": device_name, "processes": world, "bf16": bf16,
                    "cpu_threads": torch.get_num_threads()},
     }
@@ -190,11 +194,17 @@ class Trainer:
         for part in (self.splits.train, self.splits.val, self.splits.test):
             if part is not None and part.skipped and self.main:
                 log(f"{part.path}: skipped {part.skipped} invalid line(s)")
+        audit = None
+        if self.main:  # before --train-on-val joins the splits: the audit is of the data as read
+            audit = {k: v for k, v in audit_splits(self.splits, max_examples=0).items() if k != "conflicts"}
+            problems = audit_warnings(audit)
+            if problems:
+                log("data: " + "; ".join(problems))
         if config.train_on_val:
             self.splits = self.splits.with_val_in_training()
         self.data_info = describe_data(self.splits.files)
         if self.main:
-            write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16)
+            write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16, audit)
         self._prepare_model()
         self.train_data = self._encode(self.splits.train)
         self.soft_targets = self._teacher_targets()
