@@ -179,6 +179,24 @@ def test_adapted_backbone_is_cached_across_seeds(tmp_path, monkeypatch, capsys, 
     assert len(list((tmp_path / "cache" / "adapted").iterdir())) == 2
 
 
+def test_a_process_that_cannot_see_the_adapted_backbone_says_so(tmp_path, monkeypatch, tiny_bert, small_data):
+    """Several machines, a cache that is not shared: the other machines' processes get the main one's
+    path and must stop with a line naming EMODRAW_CACHE, not look the path up on the Hub."""
+    from conftest import TINY_OPTIONS
+
+    from emodraw import training
+    from emodraw.errors import EmodrawError
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EMODRAW_CACHE", str(cache))
+    # the run folder is broadcast too: only the adapted backbone's path (in the cache) is replaced
+    monkeypatch.setattr(training, "_broadcast_path",
+                        lambda accelerator, path: tmp_path / "elsewhere" if cache in path.parents else path)
+    with pytest.raises(EmodrawError, match="EMODRAW_CACHE"):
+        training.train(model=str(tiny_bert), data_dir=str(small_data), output_dir=str(tmp_path / "run"), progress=False,
+                       adapt_epochs=1, **{**TINY_OPTIONS, "epochs": 1, "plots": False})
+
+
 def test_adapt_epochs_refuses_random_init():
     from emodraw.config import TrainConfig
 

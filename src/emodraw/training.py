@@ -266,7 +266,11 @@ class Trainer:
             held_out = [] if cfg.train_on_val else self.splits.val.texts
             path = cached_adaptation(options, self.splits.train.texts, held_out, [str(self.splits.train.path)], log=self.log)
             shutil.copyfile(path / ADAPT_MANIFEST, self.run_dir / ADAPT_MANIFEST)
-        return _broadcast_path(self.accelerator, path)
+        path = _broadcast_path(self.accelerator, path)
+        if not (path / ADAPT_MANIFEST).is_file():  # another machine's cache, not shared with this one
+            raise EmodrawError(f"--adapt-epochs: process {self.rank} cannot see the adapted backbone at {path}; "
+                               "with several machines, set EMODRAW_CACHE to a folder on storage they share")
+        return path
 
     def _prepare_optimisation(self) -> None:
         from transformers import get_linear_schedule_with_warmup
