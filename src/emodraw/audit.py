@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from .data import Examples, Splits
+from .data import Splits
 
 SPLITS = ("train", "val", "test")
 
@@ -24,44 +24,39 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _label_sets(examples: Examples) -> dict[str, set[str]]:
-    labels: dict[str, set[str]] = defaultdict(set)
-    for text, label in zip(examples.texts, examples.labels):
-        labels[normalise(text)].add(label)
-    return labels
-
-
 def audit_splits(splits: Splits, *, max_examples: int = 20) -> dict[str, Any]:
     """Counts per split: sentences, distinct ones, repeats, sentences with more than one label in the
     split itself, and for val/test how many also occur in an earlier split (and how many of those with a
     label that differs there). `conflicts` lists up to `max_examples` sentences with more than one label
     anywhere, with the labels each split gives them and the line numbers."""
     present = {name: getattr(splits, name) for name in SPLITS if getattr(splits, name) is not None}
-    labels = {name: _label_sets(examples) for name, examples in present.items()}
+    keys = {name: [normalise(t) for t in examples.texts] for name, examples in present.items()}
+    # sentence -> split -> [[label, line], ...]: the one index every count below reads
+    where: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for name, examples in present.items():
+        for key, label, line in zip(keys[name], examples.labels, examples.lines):
+            where[key][name].append([label, line])
+
+    def labels_in(key: str, name: str) -> set[str]:
+        return {label for label, _ in where[key].get(name, ())}
+
     report: dict[str, Any] = {}
     for position, (name, examples) in enumerate(present.items()):
-        keys = [normalise(t) for t in examples.texts]
-        counts = Counter(keys)
+        counts = Counter(keys[name])
         entry: dict[str, Any] = {
-            "sentences": len(keys),
+            "sentences": len(keys[name]),
             "distinct": len(counts),
-            "repeats": len(keys) - len(counts),
-            "with_two_labels": sum(1 for k in keys if len(labels[name][k]) > 1),
+            "repeats": len(keys[name]) - len(counts),
+            "with_two_labels": sum(1 for k in keys[name] if len(labels_in(k, name)) > 1),
             "labels": dict(sorted(Counter(examples.labels).items())),
         }
         for earlier in list(present)[:position]:
-            seen = labels[earlier]
-            also = [(k, y) for k, y in zip(keys, examples.labels) if k in seen]
+            also = [(k, y) for k, y in zip(keys[name], examples.labels) if earlier in where[k]]
             entry[f"in_{earlier}"] = len(also)
-            entry[f"in_{earlier}_other_label"] = sum(1 for k, y in also if seen[k] != {y})
+            entry[f"in_{earlier}_other_label"] = sum(1 for k, y in also if labels_in(k, earlier) != {y})
         report[name] = entry
 
-    where: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for name, examples in present.items():
-        for text, label, line in zip(examples.texts, examples.labels, examples.lines):
-            where[normalise(text)][name].append([label, line])
-    conflicts = [{"text": key, **{name: places for name, places in found.items()}}
-                 for key, found in where.items()
+    conflicts = [{"text": key, **found} for key, found in where.items()
                  if len({label for places in found.values() for label, _ in places}) > 1]
     report["conflicting_sentences"] = len(conflicts)
     report["conflicts"] = conflicts[:max_examples]
