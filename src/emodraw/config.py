@@ -91,6 +91,7 @@ class TrainConfig:
     output_dir: str | None = _opt(None, "run folder; default runs/<name>, runs/<name>2, ... (never overwritten)")
     name: str | None = _opt(None, "run name; default <experiment>_<model>")
     save_checkpoints: bool = _opt(True, "write the last and best checkpoints")
+    keep_every_epoch: bool = _opt(False, "keep every epoch's checkpoint, not only the last epoch's and the best (for `emodraw average`, or to go back to any epoch; about 90 MB each for the default backbone)")
     plots: bool = _opt(True, "draw training curves and the confusion matrix at the end")
     report_to: str = _opt("none", "also log per-epoch scalars to: none or tensorboard")
 

@@ -464,9 +464,10 @@ class Trainer:
         if self.config.save_checkpoints:
             last = folder / self.checkpoint_name(f"epoch{epoch}")
             save_checkpoint(last, model, self.tokenizer, self._metadata(epoch, val, f"Epoch {epoch}"))
-            for old in folder.glob(self.checkpoint_name("epoch*")):
-                if old != last and old.is_dir():
-                    shutil.rmtree(old)
+            if not self.config.keep_every_epoch:
+                for old in folder.glob(self.checkpoint_name("epoch*")):
+                    if old != last and old.is_dir():
+                        shutil.rmtree(old)
             if improved:
                 save_checkpoint(folder / self.checkpoint_name("best"), model, self.tokenizer,
                                 self._metadata(epoch, val, saved_from_best(self.config.checkpoint_rule)))
