@@ -194,19 +194,30 @@ def verify_checkpoint(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"{meta_path}: not valid JSON") from None
 
 
+def epoch_checkpoints(run_dir: Path) -> dict[int, Path]:
+    """{epoch: path} of a run folder's per-epoch checkpoints (only the last one unless --keep-every-epoch)."""
+    folder = Path(run_dir) / "checkpoints"
+    found: dict[int, Path] = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.startswith((_TMP, _OLD)) or not path.is_dir() or not path.name.endswith("_checkpoint"):
+                continue
+            if "_epoch" in path.name:
+                epoch = path.name.rsplit("_epoch", 1)[1].split("_")[0]
+                if epoch.isdigit():
+                    found[int(epoch)] = path
+    return dict(sorted(found.items()))
+
+
 def find_checkpoints(run_dir: Path) -> dict[str, Path]:
     """{'best': path, 'last': path} of a run folder (the highest epoch wins for 'last')."""
     folder = Path(run_dir) / "checkpoints"
     found: dict[str, Path] = {}
-    last_epoch = -1
     if folder.is_dir():
         for path in folder.iterdir():
-            if path.name.startswith((_TMP, _OLD)) or not path.is_dir():
-                continue
-            if path.name.endswith("_best_checkpoint"):
+            if path.is_dir() and path.name.endswith("_best_checkpoint") and not path.name.startswith((_TMP, _OLD)):
                 found["best"] = path
-            elif path.name.endswith("_checkpoint") and "_epoch" in path.name:
-                epoch = path.name.rsplit("_epoch", 1)[1].split("_")[0]
-                if epoch.isdigit() and int(epoch) > last_epoch:
-                    last_epoch, found["last"] = int(epoch), path
+    epochs = epoch_checkpoints(run_dir)
+    if epochs:
+        found["last"] = epochs[max(epochs)]
     return found

@@ -159,6 +159,15 @@ def build_parser() -> Parser:
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 when validation/test sentences occur in training or a sentence has two labels")
 
+    p = sub.add_parser("average", help="average the weights of several checkpoints (e.g. a run's last epochs) into one",
+                       description="Write one checkpoint whose weights are the uniform mean of the given checkpoints': the "
+                       "epochs of one run kept with `train --keep-every-epoch`, or runs of one recipe. Same architecture and "
+                       "labels required. Score the result with `emodraw evaluate OUT --split val`.")
+    p.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT", help="checkpoint folders to average")
+    p.add_argument("--run", metavar="RUN_DIR", help="take the checkpoints of --epochs from this run folder")
+    p.add_argument("--epochs", metavar="LIST", help="with --run: epochs to average, e.g. 4-6 or 2,4,6")
+    p.add_argument("--output", required=True, metavar="DIR", help="new folder for the averaged checkpoint")
+
     p = sub.add_parser("report", help="merge the results tables of runs into one markdown table")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--output", metavar="FILE.md", help="also write the table to this file")
@@ -316,6 +325,17 @@ def cmd_check_data(args) -> int:
     return 1 if args.strict and warnings(report) else 0
 
 
+def cmd_average(args) -> int:
+    from .merge import average_checkpoints, parse_epochs, run_epochs
+
+    if bool(args.run) != bool(args.epochs):
+        raise EmodrawError("--run and --epochs go together")
+    sources = [*args.checkpoints, *(run_epochs(args.run, parse_epochs(args.epochs)) if args.run else [])]
+    out = average_checkpoints(sources, args.output, log=lambda m: print(m, file=sys.stderr))
+    print(f"averaged {len(sources)} checkpoints into {out}  (next: emodraw evaluate {out} --split val)")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .reporting import report
 
@@ -327,7 +347,7 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "adapt": cmd_adapt, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve, "compare": cmd_compare,
-            "check-data": cmd_check_data, "report": cmd_report}
+            "check-data": cmd_check_data, "average": cmd_average, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
