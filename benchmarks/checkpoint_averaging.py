@@ -40,6 +40,7 @@ def score(checkpoint: Path, split: str) -> dict:
 
 
 def study_run(run: Path, work: Path) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"{run.name}-", dir=work))  # runs may share a name
     epochs = epoch_checkpoints(run)
     last = max(epochs)
     if sorted(epochs) != list(range(1, last + 1)):
@@ -47,7 +48,7 @@ def study_run(run: Path, work: Path) -> dict:
     singles = {e: score(path, "val") for e, path in epochs.items()}
     tails, tail_paths = {}, {}
     for k in range(1, last):
-        out = work / f"{run.name}-avg{k}-{last}"
+        out = work / f"avg{k}-{last}"
         average_checkpoints([epochs[e] for e in range(k, last + 1)], out)
         tails[k], tail_paths[k] = score(out, "val"), out
     tails[last], tail_paths[last] = singles[last], epochs[last]
@@ -74,7 +75,7 @@ def main() -> None:
         results = [study_run(run, work) for run in args.runs]
         print("## Validation: accuracy / macro F1 (score), every epoch and every tail average\n")
         for r in results:
-            print(f"### {r['run']}\n\n| epochs | single epoch | average of epochs k..last |\n|---|---|---|")
+            print(f"### {r['run']}\n\n| k | epoch k alone | average of epochs k..last |\n|---|---|---|")
             for e in sorted(r["singles"]):
                 print(f"| {e} | {fmt(r['singles'][e])} | {fmt(r['tails'][e])} |")
             print(f"\nincumbent: epoch {r['incumbent']}; tail-by-val: k = {r['chosen_k']}\n")
