@@ -87,9 +87,13 @@ def test_average_refuses_a_different_architecture(every_epoch_run, tmp_path, tin
     assert not (tmp_path / "mixed").exists()
 
 
-def test_missing_epochs_name_the_flag(tiny_run):
+def test_missing_epochs_name_the_flag_only_when_epochs_were_dropped(tiny_run, every_epoch_run, tmp_path):
     with pytest.raises(EmodrawError, match="--keep-every-epoch"):
         run_epochs(tiny_run.run_dir, [1, 2])
+    with pytest.raises(EmodrawError, match=r"no checkpoint of epoch 4 \(kept: 1, 2, 3\)$"):
+        run_epochs(every_epoch_run, [3, 4])
+    with pytest.raises(EmodrawError, match="not a run folder"):
+        run_epochs(tmp_path, [1])
 
 
 @pytest.mark.parametrize("spec, epochs", [("4-6", [4, 5, 6]), ("2,4,6", [2, 4, 6]), ("1-2,5", [1, 2, 5]), ("3", [3])])

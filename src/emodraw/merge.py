@@ -43,12 +43,15 @@ def parse_epochs(spec: str) -> list[int]:
 
 def run_epochs(run_dir: str | Path, epochs: Sequence[int]) -> list[Path]:
     """The run's checkpoints of these epochs; a clear error naming the missing ones."""
+    if not (Path(run_dir) / "checkpoints").is_dir():
+        raise EmodrawError(f"{run_dir}: not a run folder (no checkpoints/ inside)")
     kept = epoch_checkpoints(Path(run_dir))
     missing = [e for e in epochs if e not in kept]
     if missing:
         have = ", ".join(map(str, kept)) or "none"
-        raise EmodrawError(f"{run_dir}: no checkpoint of epoch {', '.join(map(str, missing))} (kept: {have}); "
-                           "train with --keep-every-epoch to keep every epoch's checkpoint")
+        gaps = not kept or len(kept) < max(kept)  # earlier epochs were not kept
+        raise EmodrawError(f"{run_dir}: no checkpoint of epoch {', '.join(map(str, missing))} (kept: {have})"
+                           + ("; train with --keep-every-epoch to keep every epoch's checkpoint" if gaps else ""))
     return [kept[e] for e in epochs]
 
 
