@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .checkpoint import METADATA_FILE, MANIFEST_FILE, atomic_folder, epoch_checkpoints, model_card, verify_checkpoint
+from .checkpoint import (METADATA_FILE, MANIFEST_FILE, atomic_folder, epoch_checkpoints, model_card, verify_checkpoint,
+                         versions)
 from .errors import CheckpointError, EmodrawError
 
 WEIGHTS_FILE = "model.safetensors"
@@ -101,7 +103,8 @@ def average_checkpoints(sources: Sequence[str | Path], dest: str | Path,
 
     first = metas[0] or {}
     epochs = [m.get("epoch") for m in metas]
-    meta = {**first, "saved_from": "Average of " + ", ".join(
+    meta = {**first, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
+            "saved_from": "Average of " + ", ".join(
                 f"epoch {m.get('epoch')} of {m.get('name', '?')}" for m in metas),
             "epoch": max((e for e in epochs if isinstance(e, int)), default=0),
             "averaged_from": [{"checkpoint": str(s), "epoch": m.get("epoch"), "name": m.get("name")}
