@@ -33,6 +33,14 @@ def test_keep_every_epoch_keeps_each_and_last_is_the_highest(every_epoch_run):
     assert results["last"]["checkpoint"] == kept[3].name
 
 
+def test_keep_every_epoch_needs_checkpoints():
+    from emodraw.config import TrainConfig
+    from emodraw.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--keep-every-epoch True: keeps checkpoints"):
+        TrainConfig(keep_every_epoch=True, save_checkpoints=False)
+
+
 def test_without_the_flag_only_the_last_epoch_stays(tiny_run):
     assert sorted(epoch_checkpoints(tiny_run.run_dir)) == [2]
 

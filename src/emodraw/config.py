@@ -131,6 +131,8 @@ class TrainConfig:
             bad("adapt_epochs", "adapts a pretrained backbone; it cannot be combined with --random-init")
         if self.train_on_val and self.early_stopping_patience:
             bad("train_on_val", "cannot be combined with early stopping: validation is in the training data")
+        if self.keep_every_epoch and not self.save_checkpoints:
+            bad("keep_every_epoch", "keeps checkpoints; it cannot be combined with --no-save-checkpoints")
         if not isinstance(self.threads, int) or self.threads < 0:
             bad("threads", "must be a whole number >= 0")
         if not isinstance(self.seed, int):
