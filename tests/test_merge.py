@@ -63,6 +63,9 @@ def test_average_is_the_mean_of_the_weights_and_loads(every_epoch_run, tmp_path)
     assert meta["validation"] == {} and "Average of epoch 1" in meta["saved_from"]
     clf = Classifier.load(out, device="cpu")
     assert clf.predict("i feel wonderful today") in clf.labels
+    import emodraw
+
+    assert emodraw.average_checkpoints is average_checkpoints  # the public API names it
 
 
 def test_average_of_one_checkpoint_twice_predicts_as_it(every_epoch_run, tmp_path):

@@ -9,7 +9,8 @@ reproduce the published ALBERT experiments on CARER, and serve the trained class
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "TrainConfig", "train", "evaluate", "report", "adapt", "AdaptConfig", "__version__"]
+__all__ = ["Classifier", "TrainConfig", "train", "evaluate", "report", "adapt", "AdaptConfig", "average_checkpoints",
+           "__version__"]
 
 
 def __getattr__(name):
@@ -34,6 +35,10 @@ def __getattr__(name):
         from . import adaptation
 
         return getattr(adaptation, name)
+    if name == "average_checkpoints":
+        from .merge import average_checkpoints
+
+        return average_checkpoints
     if name == "report":
         from .reporting import report
 
