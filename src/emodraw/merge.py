@@ -75,12 +75,14 @@ def average_checkpoints(sources: Sequence[str | Path], dest: str | Path,
         raise EmodrawError("averaging needs at least two checkpoints")
     if dest.exists():
         raise EmodrawError(f"{dest}: already exists; give a new folder")
-    metas = []
+    # the cheap checks first, before any weights are read
+    metas = [verify_checkpoint(source) for source in sources]  # every file against its manifest
+    labels = _label_names(sources[0])
     for source in sources:
-        metas.append(verify_checkpoint(source))  # checks every file against its manifest
         if not (source / WEIGHTS_FILE).is_file():
             raise CheckpointError(f"{source}: no {WEIGHTS_FILE}")
-    labels = _label_names(sources[0])
+        if (theirs := _label_names(source)) != labels:
+            raise CheckpointError(f"{source}: labels {theirs} differ from {sources[0]}'s {labels}")
     total: dict[str, torch.Tensor] = {}
     dtypes: dict[str, torch.dtype] = {}
     for i, source in enumerate(sources):
@@ -89,8 +91,6 @@ def average_checkpoints(sources: Sequence[str | Path], dest: str | Path,
             total = {k: v.double() for k, v in tensors.items()}
             dtypes = {k: v.dtype for k, v in tensors.items()}
             continue
-        if _label_names(source) != labels:
-            raise CheckpointError(f"{source}: labels {_label_names(source)} differ from {sources[0]}'s {labels}")
         if tensors.keys() != total.keys():
             raise CheckpointError(f"{source}: other weights than {sources[0]} (not the same architecture)")
         for name, value in tensors.items():
