@@ -98,6 +98,35 @@ def test_average_refuses_a_different_architecture(every_epoch_run, tmp_path, tin
     assert not (tmp_path / "mixed").exists()
 
 
+def _copy_with_tensor(source, dest, name, value):
+    """A copy of checkpoint `source` with one extra tensor, its manifest rewritten to match."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from emodraw.checkpoint import write_manifest
+
+    shutil.copytree(source, dest)
+    weights = load_file(dest / "model.safetensors")
+    weights[name] = value
+    save_file(weights, dest / "model.safetensors", metadata={"format": "pt"})
+    write_manifest(dest)
+    return dest
+
+
+def test_integer_tensors_are_kept_when_equal_and_refused_when_not(every_epoch_run, tmp_path):
+    one, two = run_epochs(every_epoch_run, [1, 2])
+    counter = torch.tensor([3, 7], dtype=torch.int64)
+    a = _copy_with_tensor(one, tmp_path / "a", "extra.counter", counter)
+    b = _copy_with_tensor(two, tmp_path / "b", "extra.counter", counter)
+    c = _copy_with_tensor(two, tmp_path / "c", "extra.counter", torch.tensor([4, 8], dtype=torch.int64))
+    averaged = load_file(average_checkpoints([a, b], tmp_path / "same") / "model.safetensors")
+    assert averaged["extra.counter"].dtype == torch.int64 and averaged["extra.counter"].tolist() == [3, 7]
+    with pytest.raises(CheckpointError, match="integer tensor extra.counter differs"):
+        average_checkpoints([a, c], tmp_path / "differ")  # the mean [3.5, 7.5] would be rounded to made-up values
+    assert not (tmp_path / "differ").exists()
+
+
 def test_missing_epochs_name_the_flag_only_when_epochs_were_dropped(tiny_run, every_epoch_run, tmp_path):
     with pytest.raises(EmodrawError, match="--keep-every-epoch"):
         run_epochs(tiny_run.run_dir, [1, 2])

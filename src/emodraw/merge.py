@@ -97,9 +97,15 @@ def average_checkpoints(sources: Sequence[str | Path], dest: str | Path,
             if value.shape != total[name].shape:
                 raise CheckpointError(f"{source}: {name} has shape {tuple(value.shape)}, "
                                       f"{sources[0]}'s {tuple(total[name].shape)} (not the same architecture)")
-            total[name] += value.double()
+            if dtypes[name].is_floating_point:
+                total[name] += value.double()
+            elif not torch.equal(value.double(), total[name]):
+                # an integer tensor (a counter, ids) has no meaningful mean: rounding one would invent values
+                raise CheckpointError(f"{source}: integer tensor {name} differs from {sources[0]}'s; "
+                                      "only checkpoints whose integer tensors agree can be averaged")
         log(f"added {source}")
-    averaged = {k: (v / len(sources)).to(dtypes[k]).contiguous() for k, v in total.items()}
+    averaged = {k: ((v / len(sources)) if dtypes[k].is_floating_point else v).to(dtypes[k]).contiguous()
+                for k, v in total.items()}
 
     first = metas[0] or {}
     epochs = [m.get("epoch") for m in metas]
