@@ -88,7 +88,9 @@ def average_checkpoints(sources: Sequence[str | Path], dest: str | Path,
     for i, source in enumerate(sources):
         tensors = load_file(source / WEIGHTS_FILE)  # safetensors: no code runs on load
         if i == 0:
-            total = {k: v.double() for k, v in tensors.items()}
+            # floating tensors are summed in double precision; integer ones (counters, ids) have no meaningful
+            # mean -- rounding one would invent values -- so they are kept as they are and must agree
+            total = {k: v.double() if v.is_floating_point() else v for k, v in tensors.items()}
             dtypes = {k: v.dtype for k, v in tensors.items()}
             continue
         if tensors.keys() != total.keys():
@@ -99,12 +101,11 @@ def average_checkpoints(sources: Sequence[str | Path], dest: str | Path,
                                       f"{sources[0]}'s {tuple(total[name].shape)} (not the same architecture)")
             if dtypes[name].is_floating_point:
                 total[name] += value.double()
-            elif not torch.equal(value.double(), total[name]):
-                # an integer tensor (a counter, ids) has no meaningful mean: rounding one would invent values
+            elif not torch.equal(value, total[name]):
                 raise CheckpointError(f"{source}: integer tensor {name} differs from {sources[0]}'s; "
                                       "only checkpoints whose integer tensors agree can be averaged")
         log(f"added {source}")
-    averaged = {k: ((v / len(sources)) if dtypes[k].is_floating_point else v).to(dtypes[k]).contiguous()
+    averaged = {k: (v / len(sources)).to(dtypes[k]).contiguous() if dtypes[k].is_floating_point else v
                 for k, v in total.items()}
 
     first = metas[0] or {}
