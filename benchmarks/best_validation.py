@@ -20,8 +20,10 @@ def main(runs: list[str]) -> None:
     for run in runs:
         for rule in ("val_loss", "val_score"):
             kept = validation_at(read_metrics(Path(run) / "metrics.csv"), rule)
-            print(f"{run} rule={rule} epoch={int(kept['epoch'])} accuracy={100 * kept['accuracy']:.2f} "
-                  f"f1_macro={100 * kept['f1_macro']:.2f} loss={kept['loss']:.3f} score={100 * kept['score']:.2f}")
+            print(
+                f"{run} rule={rule} epoch={int(kept['epoch'])} accuracy={100 * kept['accuracy']:.2f} "
+                f"f1_macro={100 * kept['f1_macro']:.2f} loss={kept['loss']:.3f} score={100 * kept['score']:.2f}"
+            )
 
 
 if __name__ == "__main__":

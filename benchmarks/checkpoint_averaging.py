@@ -1,7 +1,7 @@
 """Round 8 of the accuracy study (issue 6): does averaging a run's epoch weights beat its best epoch?
 
 For each run (trained with `--keep-every-epoch`), scores on validation, all through the same
-evaluation path (emodraw.evaluation.evaluate, the CPU's default precision):
+evaluation path (emodraw.inference.evaluation, the CPU's default precision):
   - every single epoch; the incumbent is the one with the highest validation score, as the
     `offline-full` preset's `--select-by val_score` keeps;
   - the uniform average of epochs k..E for k = 1..E-1 (`emodraw average`), E the last epoch;
@@ -25,9 +25,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from emodraw.checkpoint import epoch_checkpoints
-from emodraw.evaluation import evaluate, validation_score
-from emodraw.merge import average_checkpoints
+from emodraw.average import average_checkpoints
+from emodraw.checkpoints import epoch_checkpoints
+from emodraw.inference.evaluation import evaluate
+from emodraw.metrics import validation_score
 
 FIXED = (4, 6)  # the pre-registered fixed window, epochs 4..6 of the 6-epoch preset
 MARGIN = 0.2  # points of validation score a rule must gain on the incumbent (seed noise is 0.2-0.3)
@@ -35,8 +36,11 @@ MARGIN = 0.2  # points of validation score a rule must gain on the incumbent (se
 
 def score(checkpoint: Path, split: str) -> dict:
     m = evaluate(checkpoint, split=split)
-    return {"accuracy": 100 * m["accuracy"], "f1_macro": 100 * m["f1_macro"],
-            "score": 100 * validation_score(m["accuracy"], m["f1_macro"])}
+    return {
+        "accuracy": 100 * m["accuracy"],
+        "f1_macro": 100 * m["f1_macro"],
+        "score": 100 * validation_score(m["accuracy"], m["f1_macro"]),
+    }
 
 
 def study_run(run: Path, work: Path) -> dict:
@@ -54,9 +58,18 @@ def study_run(run: Path, work: Path) -> dict:
     tails[last], tail_paths[last] = singles[last], epochs[last]
     incumbent = max(singles, key=lambda e: singles[e]["score"])  # ties: the earlier epoch, as training keeps
     chosen_k = max(tails, key=lambda k: (tails[k]["score"], -k))  # ties: the longer window
-    return {"run": run, "singles": singles, "tails": tails, "incumbent": incumbent, "chosen_k": chosen_k,
-            "paths": {"incumbent": epochs[incumbent], "avg-4-6": tail_paths[FIXED[0]],
-                      "tail-by-val": tail_paths[chosen_k]}}
+    return {
+        "run": run,
+        "singles": singles,
+        "tails": tails,
+        "incumbent": incumbent,
+        "chosen_k": chosen_k,
+        "paths": {
+            "incumbent": epochs[incumbent],
+            "avg-4-6": tail_paths[FIXED[0]],
+            "tail-by-val": tail_paths[chosen_k],
+        },
+    }
 
 
 def fmt(s: dict) -> str:
@@ -79,24 +92,35 @@ def main() -> None:
             for e in sorted(r["singles"]):
                 print(f"| {e} | {fmt(r['singles'][e])} | {fmt(r['tails'][e])} |")
             print(f"\nincumbent: epoch {r['incumbent']}; tail-by-val: k = {r['chosen_k']}\n")
-        rules = {"incumbent": lambda r: r["singles"][r["incumbent"]], "avg-4-6": lambda r: r["tails"][FIXED[0]],
-                 "tail-by-val": lambda r: r["tails"][r["chosen_k"]]}
-        print("## Decision (validation score, mean over runs)\n\n| rule | per run | mean | vs incumbent | adopted |\n|---|---|---|---|---|")
+        rules = {
+            "incumbent": lambda r: r["singles"][r["incumbent"]],
+            "avg-4-6": lambda r: r["tails"][FIXED[0]],
+            "tail-by-val": lambda r: r["tails"][r["chosen_k"]],
+        }
+        print(
+            "## Decision (validation score, mean over runs)\n\n| rule | per run | mean | vs incumbent | adopted |\n|---|---|---|---|---|"
+        )
         base = statistics.mean(rules["incumbent"](r)["score"] for r in results)
         for name, pick in rules.items():
             values = [pick(r)["score"] for r in results]
             mean = statistics.mean(values)
             verdict = "—" if name == "incumbent" else ("yes" if mean >= base + MARGIN else "no")
-            print(f"| {name} | {', '.join(f'{v:.2f}' for v in values)} | {mean:.2f} | {mean - base:+.2f} | {verdict} |")
+            print(
+                f"| {name} | {', '.join(f'{v:.2f}' for v in values)} | {mean:.2f} | {mean - base:+.2f} | {verdict} |"
+            )
         if args.test:
-            print("\n## Test, read once (accuracy / macro F1)\n\n| rule | per run | mean accuracy | mean macro F1 |\n|---|---|---|---|")
+            print(
+                "\n## Test, read once (accuracy / macro F1)\n\n| rule | per run | mean accuracy | mean macro F1 |\n|---|---|---|---|"
+            )
             for name in rules:
                 scores = [score(r["paths"][name], "test") for r in results]
                 acc = [s["accuracy"] for s in scores]
                 f1 = [s["f1_macro"] for s in scores]
                 sd = statistics.pstdev
-                print(f"| {name} | {'; '.join(f'{a:.2f} / {f:.2f}' for a, f in zip(acc, f1))} | "
-                      f"{statistics.mean(acc):.2f} ± {sd(acc):.2f} | {statistics.mean(f1):.2f} ± {sd(f1):.2f} |")
+                print(
+                    f"| {name} | {'; '.join(f'{a:.2f} / {f:.2f}' for a, f in zip(acc, f1))} | "
+                    f"{statistics.mean(acc):.2f} ± {sd(acc):.2f} | {statistics.mean(f1):.2f} ± {sd(f1):.2f} |"
+                )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

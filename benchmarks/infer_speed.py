@@ -34,8 +34,12 @@ def measure(predict_batch, predict_one, texts, gold, latency_n: int) -> dict:
         predict_one(text)
         latencies.append((time.perf_counter() - t0) * 1000)
     latencies.sort()
-    return {"sentences_per_s": len(texts) / seconds, "accuracy": accuracy,
-            "p50_ms": statistics.median(latencies), "p95_ms": latencies[int(0.95 * (len(latencies) - 1))]}
+    return {
+        "sentences_per_s": len(texts) / seconds,
+        "accuracy": accuracy,
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": latencies[int(0.95 * (len(latencies) - 1))],
+    }
 
 
 def main(argv=None) -> int:
@@ -51,9 +55,11 @@ def main(argv=None) -> int:
     import transformers
     from transformers import pipeline
 
-    from emodraw.data import read_examples
+    from emodraw.checkpoints import resolve_model_folder
+    from emodraw.data.splits import read_examples
     from emodraw.export import FP32_FILE, INT8_FILE, export
-    from emodraw.predict import Classifier, OnnxClassifier, resolve_model_folder
+    from emodraw.inference.classifier import Classifier
+    from emodraw.inference.onnx_runtime import OnnxClassifier
 
     torch.set_num_threads(args.threads)
     checkpoint = resolve_model_folder(args.checkpoint)
@@ -71,37 +77,56 @@ def main(argv=None) -> int:
         pipe = pipeline("text-classification", model=str(checkpoint), tokenizer=str(checkpoint), device=-1)
         rows["HF pipeline, PyTorch fp32"] = measure(
             lambda xs: [r["label"] for r in pipe(xs, batch_size=args.batch_size, truncation=True)],
-            lambda x: pipe(x, truncation=True), texts, gold, args.latency_n)
+            lambda x: pipe(x, truncation=True),
+            texts,
+            gold,
+            args.latency_n,
+        )
         rows["HF pipeline, PyTorch fp32"]["bytes"] = (checkpoint / "model.safetensors").stat().st_size
         del pipe
 
         def clf_row(clf, bytes_on_disk):
-            row = measure(lambda xs: [clf.labels[i] for i in clf.logits(xs, args.batch_size).argmax(-1)],
-                          lambda x: clf.logits([x], 1), texts, gold, args.latency_n)
+            row = measure(
+                lambda xs: [clf.labels[i] for i in clf.logits(xs, args.batch_size).argmax(-1)],
+                lambda x: clf.logits([x], 1),
+                texts,
+                gold,
+                args.latency_n,
+            )
             row["bytes"] = bytes_on_disk
             return row
 
         precision = "bf16" if torch_clf.bf16 else "fp32"
-        rows[f"emodraw PyTorch ({precision}, length-sorted)"] = clf_row(torch_clf, (checkpoint / "model.safetensors").stat().st_size)
+        rows[f"emodraw PyTorch ({precision}, length-sorted)"] = clf_row(
+            torch_clf, (checkpoint / "model.safetensors").stat().st_size
+        )
         for name, label in ((FP32_FILE, "emodraw ONNX fp32"), (INT8_FILE, "emodraw ONNX int8")):
             clf = OnnxClassifier.load(folder, variant=name, threads=args.threads)
             rows[label] = clf_row(clf, (folder / name).stat().st_size)
 
-    from emodraw.engine import cpu_name
+    from emodraw.hardware import cpu_name
 
     cpu = cpu_name()
-    print(f"\nmachine: {cpu}, {os.cpu_count()} CPU threads ({args.threads} used); torch {torch.__version__}, "
-          f"transformers {transformers.__version__}")
-    print(f"checkpoint: {checkpoint}; {len(texts)} test sentences, batch {args.batch_size} for throughput, "
-          f"{args.latency_n} single-sentence calls for latency\n")
+    print(
+        f"\nmachine: {cpu}, {os.cpu_count()} CPU threads ({args.threads} used); torch {torch.__version__}, "
+        f"transformers {transformers.__version__}"
+    )
+    print(
+        f"checkpoint: {checkpoint}; {len(texts)} test sentences, batch {args.batch_size} for throughput, "
+        f"{args.latency_n} single-sentence calls for latency\n"
+    )
     print("| | sentences/s (batch 32) | p50 ms (batch 1) | p95 ms (batch 1) | size on disk | test accuracy |")
     print("|---|---|---|---|---|---|")
     for label, r in rows.items():
-        print(f"| {label} | {r['sentences_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-              f"{r['bytes'] / 2**20:.1f} MiB | {r['accuracy'] * 100:.2f} % |")
+        print(
+            f"| {label} | {r['sentences_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+            f"{r['bytes'] / 2**20:.1f} MiB | {r['accuracy'] * 100:.2f} % |"
+        )
     base, int8 = rows["HF pipeline, PyTorch fp32"], rows["emodraw ONNX int8"]
-    print(f"speedup_vs_hf_pipeline={int8['sentences_per_s'] / base['sentences_per_s']:.2f} "
-          f"accuracy_drop_pt={(base['accuracy'] - int8['accuracy']) * 100:.2f} size_ratio={base['bytes'] / int8['bytes']:.2f}")
+    print(
+        f"speedup_vs_hf_pipeline={int8['sentences_per_s'] / base['sentences_per_s']:.2f} "
+        f"accuracy_drop_pt={(base['accuracy'] - int8['accuracy']) * 100:.2f} size_ratio={base['bytes'] / int8['bytes']:.2f}"
+    )
     return 0
 
 

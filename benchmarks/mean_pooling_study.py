@@ -58,16 +58,27 @@ def main() -> None:
 
     from transformers import AutoModelForSequenceClassification
 
-    from emodraw import training
+    from emodraw.training.trainer import trainer as training
 
     # Every model this process builds or reloads -- the one it trains and the checkpoints the end-of-run
     # table scores -- reads the masked mean.
     for name in ("from_pretrained", "from_config"):
         stock = getattr(AutoModelForSequenceClassification, name)
-        setattr(AutoModelForSequenceClassification, name,
-                staticmethod(lambda *a, _stock=stock, **k: use_mean_pooling(_stock(*a, **k))))
-    training.train(experiment=args.experiment, seed=args.seed, data_dir=args.data_dir, output_dir=args.output_dir,
-                   plots=False, save_state=False, progress=False, **extra)
+        setattr(
+            AutoModelForSequenceClassification,
+            name,
+            staticmethod(lambda *a, _stock=stock, **k: use_mean_pooling(_stock(*a, **k))),
+        )
+    training.train(
+        experiment=args.experiment,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        plots=False,
+        save_state=False,
+        progress=False,
+        **extra,
+    )
 
 
 if __name__ == "__main__":

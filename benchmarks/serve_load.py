@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 
 def texts_from_test() -> list[str]:
-    from emodraw.data import bundled_data_dir
+    from emodraw.data.splits import bundled_data_dir
 
     return [line.rsplit(";", 1)[0] for line in (bundled_data_dir() / "test.txt").read_text().splitlines()]
 
@@ -52,12 +52,19 @@ async def load(url: str, texts: list[str], requests: int, concurrency: int) -> d
         seconds = time.perf_counter() - started
     latencies.sort()
     q = lambda f: latencies[min(len(latencies) - 1, int(f * len(latencies)))]  # noqa: E731
-    return {"requests": requests, "seconds": seconds, "rps": requests / seconds, "p50": statistics.median(latencies),
-            "p95": q(0.95), "p99": q(0.99), "errors": errors}
+    return {
+        "requests": requests,
+        "seconds": seconds,
+        "rps": requests / seconds,
+        "p50": statistics.median(latencies),
+        "p95": q(0.95),
+        "p99": q(0.99),
+        "errors": errors,
+    }
 
 
 def start_server(model: str, batch_window_ms: float, max_in_flight: int):
-    from emodraw.serve import spawn_server
+    from emodraw.serve.app import spawn_server
 
     try:
         return spawn_server(model, "--batch-window-ms", str(batch_window_ms), "--max-in-flight", str(max_in_flight))
@@ -83,17 +90,22 @@ def main(argv=None) -> int:
             raise SystemExit("only 127.0.0.1 / localhost: this is a load generator")
         results["given server"] = asyncio.run(load(args.url.rstrip("/"), texts, args.requests, args.concurrency))
     else:
-        for label, window in ((f"batching on ({args.batch_window_ms:g} ms window)", args.batch_window_ms), ("batching off", 0.0)):
+        for label, window in (
+            (f"batching on ({args.batch_window_ms:g} ms window)", args.batch_window_ms),
+            ("batching off", 0.0),
+        ):
             proc, url = start_server(args.model, window, max_in_flight=max(64, args.concurrency))
             try:
                 results[label] = asyncio.run(load(url, texts, args.requests, args.concurrency))
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
-    from emodraw.engine import cpu_name
+    from emodraw.hardware import cpu_name
 
     cpu = cpu_name()
-    print(f"\nmachine: {cpu}, {os.cpu_count()} CPU threads (client and server share them); model: {args.model or args.url}")
+    print(
+        f"\nmachine: {cpu}, {os.cpu_count()} CPU threads (client and server share them); model: {args.model or args.url}"
+    )
     print(f"{args.requests} requests, {args.concurrency} in flight, one test sentence each\n")
     print("| server | requests/s | p50 ms | p95 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|")

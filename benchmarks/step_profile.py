@@ -17,7 +17,6 @@ import time
 
 import torch
 
-
 # (label, fused-encoder options or None for the stock forward)
 VARIANTS = [
     ("stock", None),
@@ -27,20 +26,29 @@ VARIANTS = [
     ("fused, deferred LayerNorm grads", {"layernorm_grads": "deferred"}),
     ("fused, bias grads by gemv", {"bias_grads": "gemv"}),
     ("fused, deferred LayerNorm + gemv bias", {"layernorm_grads": "deferred", "bias_grads": "gemv"}),
-    ("fused, bf16 residual + deferred + gemv", {"residual": "bf16", "layernorm_grads": "deferred", "bias_grads": "gemv"}),
+    (
+        "fused, bf16 residual + deferred + gemv",
+        {"residual": "bf16", "layernorm_grads": "deferred", "bias_grads": "gemv"},
+    ),
 ]
 
 
 def build(tiny: bool, device: torch.device, fused: dict | None):
     from transformers import AlbertConfig, AlbertForSequenceClassification
 
-    from emodraw import fused_albert
-    from emodraw.backbones import shipped_config
-    from emodraw.engine import fuse_activations
+    from emodraw.modeling import fused_albert
+    from emodraw.modeling.backbones import shipped_config
+    from emodraw.modeling.speedups import fuse_activations
 
     if tiny:
-        config = AlbertConfig(vocab_size=1000, embedding_size=16, hidden_size=64, num_hidden_layers=12,
-                              num_attention_heads=2, intermediate_size=128)
+        config = AlbertConfig(
+            vocab_size=1000,
+            embedding_size=16,
+            hidden_size=64,
+            num_hidden_layers=12,
+            num_attention_heads=2,
+            intermediate_size=128,
+        )
     else:
         config = AlbertConfig(**json.loads(shipped_config("albert-base-v2").read_text()))
     config.num_labels = 6
@@ -63,23 +71,33 @@ def main() -> None:
 
     device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(1000 if not args.tiny else 5, 2000 if not args.tiny else 1000, (args.batch_size, args.width), generator=generator)
+    ids = torch.randint(
+        1000 if not args.tiny else 5,
+        2000 if not args.tiny else 1000,
+        (args.batch_size, args.width),
+        generator=generator,
+    )
     mask = torch.ones_like(ids)
-    mask[::3, args.width // 2:] = 0  # some padding, as in real batches
+    mask[::3, args.width // 2 :] = 0  # some padding, as in real batches
     inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
     labels = torch.randint(0, 6, (args.batch_size,), generator=generator).to(device)
     tops = []
     for label, fused in VARIANTS:
-        for graphs in ((False, True) if device.type == "cuda" else (False,)):
+        for graphs in (False, True) if device.type == "cuda" else (False,):
             try:
                 wall_ms, kernels, gpu_ms, top = measure(args, device, fused, graphs, inputs, labels)
             except Exception as exc:  # one variant failing (e.g. a backend this GPU lacks) must not end the run
-                print(f"variant={label} cuda_graphs={graphs}: failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True)
+                print(
+                    f"variant={label} cuda_graphs={graphs}: failed: {type(exc).__name__}: {str(exc)[:200]}", flush=True
+                )
                 continue
             if top:
                 tops.append((label, top))
-            print(f"variant={label:42} cuda_graphs={graphs!s:5} wall_ms_per_step={wall_ms:7.2f} "
-                  f"kernels_per_step={kernels} kernel_ms_per_step={gpu_ms}", flush=True)
+            print(
+                f"variant={label:42} cuda_graphs={graphs!s:5} wall_ms_per_step={wall_ms:7.2f} "
+                f"kernels_per_step={kernels} kernel_ms_per_step={gpu_ms}",
+                flush=True,
+            )
     for label, rows in tops:
         print(f"\nvariant={label}: the {len(rows)} kernels with the most GPU time in one eager step")
         for name, count, ms in rows:
@@ -89,8 +107,8 @@ def main() -> None:
 
 
 def make_step(args, device, fused, graphs, step_class=None):
-    from emodraw.optim import make_optimizer, parameter_groups
-    from emodraw.steps import EagerStep, GraphedStep
+    from emodraw.training.optim import make_optimizer, parameter_groups
+    from emodraw.training.steps import EagerStep, GraphedStep
 
     model = build(args.tiny, device, fused)
     optimizer = make_optimizer(parameter_groups(model, 2e-5, 0.01), device, graphs)
@@ -124,7 +142,7 @@ def measure(args, device, fused, graphs, inputs, labels):
         by_name: dict[str, list[float]] = {}
         for event in events:
             by_name.setdefault(event.name, []).append(event.device_time)
-        ranked = sorted(by_name.items(), key=lambda item: -sum(item[1]))[:args.top]
+        ranked = sorted(by_name.items(), key=lambda item: -sum(item[1]))[: args.top]
         top = [(name[:90], len(times), sum(times) / 1e3) for name, times in ranked]
     if getattr(step, "disabled", False):
         raise RuntimeError("graph capture failed; the step ran eagerly")
@@ -148,8 +166,11 @@ def capture_costs(args, device) -> None:
         step(batch, labels, args.batch_size)
         torch.cuda.synchronize()
         seconds.append(time.perf_counter() - started)
-    print(f"capture: {len(seconds)} widths in {sum(seconds):.2f} s; first {seconds[0]:.2f} s, "
-          f"others {min(seconds[1:]):.3f}-{max(seconds[1:]):.3f} s", flush=True)
+    print(
+        f"capture: {len(seconds)} widths in {sum(seconds):.2f} s; first {seconds[0]:.2f} s, "
+        f"others {min(seconds[1:]):.3f}-{max(seconds[1:]):.3f} s",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

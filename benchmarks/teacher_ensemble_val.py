@@ -11,8 +11,8 @@ import sys
 import torch
 
 from emodraw import Classifier
-from emodraw.data import bundled_data_dir, read_examples
-from emodraw.evaluation import compute_metrics, validation_score
+from emodraw.data.splits import bundled_data_dir, read_examples
+from emodraw.metrics import compute_metrics, validation_score
 
 
 def report(name: str, metrics: dict) -> None:
@@ -29,7 +29,9 @@ def main(runs: list[str]) -> None:
         truth = [model.labels.index(label) for label in val.labels]
         report(run, compute_metrics(logits, truth, model.labels))
         probabilities.append(torch.softmax(logits, -1))
-    report("ensemble (mean probability)", compute_metrics(torch.stack(probabilities).mean(0).log(), truth, model.labels))
+    report(
+        "ensemble (mean probability)", compute_metrics(torch.stack(probabilities).mean(0).log(), truth, model.labels)
+    )
 
 
 if __name__ == "__main__":

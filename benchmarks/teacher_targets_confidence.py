@@ -12,19 +12,31 @@ import sys
 
 import torch
 
-from emodraw.data import EMOTIONS, bundled_data_dir, read_examples
-from emodraw.distill import teacher_targets
+from emodraw.data.splits import EMOTIONS, bundled_data_dir, read_examples
+from emodraw.training.distillation import teacher_targets
+
 
 def main(teachers: str) -> None:
     for split in ("train", "val"):
         examples = read_examples(bundled_data_dir() / f"{split}.txt")
         truth = torch.tensor([EMOTIONS.index(label) for label in examples.labels])
         for temperature in (1.0, 2.0):
-            targets = teacher_targets(teachers, examples.texts, list(EMOTIONS), temperature=temperature, device=torch.device("cpu"),
-                                      precision="auto", batch_size=128, log=lambda _message: None)
-            print(f"{split} T={temperature}: mean max prob {targets.max(-1).values.mean():.3f}, "
-                  f"mean prob of the true label {targets[torch.arange(len(truth)), truth].mean():.3f}, "
-                  f"argmax = label {100 * (targets.argmax(-1) == truth).float().mean():.2f} %", flush=True)
+            targets = teacher_targets(
+                teachers,
+                examples.texts,
+                list(EMOTIONS),
+                temperature=temperature,
+                device=torch.device("cpu"),
+                precision="auto",
+                batch_size=128,
+                log=lambda _message: None,
+            )
+            print(
+                f"{split} T={temperature}: mean max prob {targets.max(-1).values.mean():.3f}, "
+                f"mean prob of the true label {targets[torch.arange(len(truth)), truth].mean():.3f}, "
+                f"argmax = label {100 * (targets.argmax(-1) == truth).float().mean():.2f} %",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

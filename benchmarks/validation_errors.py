@@ -25,8 +25,8 @@ from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
 from emodraw import Classifier
-from emodraw.data import bundled_data_dir, read_examples
-from emodraw.evaluation import validation_score
+from emodraw.data.splits import bundled_data_dir, read_examples
+from emodraw.metrics import validation_score
 
 
 def score(logp: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -83,7 +83,9 @@ def main(runs: list[str]) -> None:
         names.append(run.name)
     y = np.array([labels.index(label) for label in val.labels])
 
-    print("## 1. validation scores of the kept checkpoints (fp32)\n\n| run | accuracy | macro F1 | score |\n|---|---|---|---|")
+    print(
+        "## 1. validation scores of the kept checkpoints (fp32)\n\n| run | accuracy | macro F1 | score |\n|---|---|---|---|"
+    )
     for name, logp in zip(names, logps):
         print("| {} | {:.2f} | {:.2f} | {:.2f} |".format(name, *score(logp, y)))
 
@@ -91,33 +93,53 @@ def main(runs: list[str]) -> None:
     n_wrong = wrong.sum(0)
     k = len(logps)
     print(f"\n## 2. shared errors ({k} models)\n")
-    print("sentences wrong in exactly m models: " + ", ".join(f"m={m}: {int((n_wrong == m).sum())}" for m in range(1, k + 1)))
+    print(
+        "sentences wrong in exactly m models: "
+        + ", ".join(f"m={m}: {int((n_wrong == m).sum())}" for m in range(1, k + 1))
+    )
     majority = n_wrong > k / 2
-    print(f"errors per model: {wrong.sum(1).tolist()}; wrong in more than half the models: {int(majority.sum())}; "
-          f"in every model: {int((n_wrong == k).sum())}; in at least one: {int((n_wrong > 0).sum())}")
+    print(
+        f"errors per model: {wrong.sum(1).tolist()}; wrong in more than half the models: {int(majority.sum())}; "
+        f"in every model: {int((n_wrong == k).sum())}; in at least one: {int((n_wrong > 0).sum())}"
+    )
     ensemble = sum(logps) / k
-    print("ensemble of the {} models (mean log-probabilities): {:.2f} / {:.2f} / score {:.2f}".format(k, *score(ensemble, y)))
+    print(
+        "ensemble of the {} models (mean log-probabilities): {:.2f} / {:.2f} / score {:.2f}".format(
+            k, *score(ensemble, y)
+        )
+    )
 
     split = split_words(train.texts, train.labels)
     has_split = np.array([bool(words(t) & split.keys()) for t in val.texts])
-    print(f"\n## 3. words the training split labels two ways ({len(split)} words: >= 50 sentences, top two labels >= 35 % each)\n")
+    print(
+        f"\n## 3. words the training split labels two ways ({len(split)} words: >= 50 sentences, top two labels >= 35 % each)\n"
+    )
     for word, (total, top) in sorted(split.items(), key=lambda item: -item[1][0])[:25]:
         print(f"- {word}: {total} sentences, " + ", ".join(f"{label} {n}" for label, n in top))
-    print(f"\nvalidation sentences containing one: {100 * has_split.mean():.1f} %; among the sentences more than half the "
-          f"models get wrong: {100 * has_split[majority].mean():.1f} %")
+    print(
+        f"\nvalidation sentences containing one: {100 * has_split.mean():.1f} %; among the sentences more than half the "
+        f"models get wrong: {100 * has_split[majority].mean():.1f} %"
+    )
     right = np.array([logp.argmax(1) == y for logp in logps]).mean(0)  # per sentence: share of models right
-    print(f"mean accuracy of the models on the sentences with one: {100 * right[has_split].mean():.1f} %; "
-          f"on the others: {100 * right[~has_split].mean():.1f} %")
+    print(
+        f"mean accuracy of the models on the sentences with one: {100 * right[has_split].mean():.1f} %; "
+        f"on the others: {100 * right[~has_split].mean():.1f} %"
+    )
 
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    regression = LogisticRegression(C=10, max_iter=3000).fit(vectorizer.fit_transform(train.texts),
-                                                              [labels.index(label) for label in train.labels])
+    regression = LogisticRegression(C=10, max_iter=3000).fit(
+        vectorizer.fit_transform(train.texts), [labels.index(label) for label in train.labels]
+    )
     tfidf = np.log(regression.predict_proba(vectorizer.transform(val.texts)) + 1e-9)
     weights = (0.1, 0.2, 0.3, 0.5, 0.8)
-    print("\n## 4. blending a TF-IDF logistic regression (alone: {:.2f} / {:.2f} / score {:.2f})\n".format(*score(tfidf, y)))
+    print(
+        "\n## 4. blending a TF-IDF logistic regression (alone: {:.2f} / {:.2f} / score {:.2f})\n".format(
+            *score(tfidf, y)
+        )
+    )
     print("| run | " + " | ".join(f"w={w}" for w in weights) + " |\n|---" + "|---" * len(weights) + "|")
     deltas = np.array([[score(logp + w * tfidf, y)[2] - score(logp, y)[2] for w in weights] for logp in logps])
     for name, row in zip(names, deltas):
@@ -131,7 +153,10 @@ def main(runs: list[str]) -> None:
         gains = []
         for _ in range(10):
             order = rng.permutation(len(y))
-            for fit_half, held_out in ((order[: len(y) // 2], order[len(y) // 2:]), (order[len(y) // 2:], order[: len(y) // 2])):
+            for fit_half, held_out in (
+                (order[: len(y) // 2], order[len(y) // 2 :]),
+                (order[len(y) // 2 :], order[: len(y) // 2]),
+            ):
                 offsets = fit_offsets(logp[fit_half], y[fit_half])
                 gains.append(score(logp[held_out] + offsets, y[held_out])[2] - score(logp[held_out], y[held_out])[2])
         gains_all += gains

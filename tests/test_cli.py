@@ -16,8 +16,24 @@ def run(*args, input=None, cwd=None):
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, tiny_albert, small_data):
     out = tmp_path_factory.mktemp("cli") / "D"
-    result = run("train", "--model", tiny_albert, "--data-dir", small_data, "--epochs", 2, "--portion", 0.5,
-                 "--learning-rate", 3e-3, "--no-freeze-embeddings", "--batch-size", 16, "--output-dir", out)
+    result = run(
+        "train",
+        "--model",
+        tiny_albert,
+        "--data-dir",
+        small_data,
+        "--epochs",
+        2,
+        "--portion",
+        0.5,
+        "--learning-rate",
+        3e-3,
+        "--no-freeze-embeddings",
+        "--batch-size",
+        16,
+        "--output-dir",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     return out, result
 

@@ -5,9 +5,26 @@ import sys
 
 def test_compare_tiny_model_and_tfidf_svm(tiny_albert, small_data, tmp_path):
     out = tmp_path / "D"
-    result = subprocess.run([sys.executable, "-m", "emodraw.cli", "compare", "--models", f"{tiny_albert},tfidf-svm",
-                             "--epochs", "1", "--portion", "0.5", "--data-dir", str(small_data), "--output-dir", str(out)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodraw.cli",
+            "compare",
+            "--models",
+            f"{tiny_albert},tfidf-svm",
+            "--epochs",
+            "1",
+            "--portion",
+            "0.5",
+            "--data-dir",
+            str(small_data),
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads((out / "compare.json").read_text())
     assert [r["model"] for r in rows] == [str(tiny_albert), "tfidf-svm"]
@@ -26,4 +43,7 @@ def test_compare_reuses_finished_runs(tiny_run, tmp_path):
     from emodraw.compare import compare
 
     rows = compare([], tmp_path / "D", runs=[str(tiny_run.run_dir)], data_dir=None, log=lambda m: None)
-    assert len(rows) == 1 and rows[0]["accuracy"] == json.loads((tiny_run.run_dir / "evaluation.json").read_text())["best"]["accuracy"]
+    assert (
+        len(rows) == 1
+        and rows[0]["accuracy"] == json.loads((tiny_run.run_dir / "evaluation.json").read_text())["best"]["accuracy"]
+    )

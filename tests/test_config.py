@@ -10,11 +10,18 @@ def test_defaults_are_the_offline_default_job():
     assert config.experiment == "default" and config.experiment_tag == "default"
 
 
-@pytest.mark.parametrize("number, portion, lr, batch", [("1", 0.1, 1e-5, 32), ("2", 1.0, 1e-5, 32), ("3", 1.0, 2e-5, 64)])
+@pytest.mark.parametrize(
+    "number, portion, lr, batch", [("1", 0.1, 1e-5, 32), ("2", 1.0, 1e-5, 32), ("3", 1.0, 2e-5, 64)]
+)
 def test_published_experiments(number, portion, lr, batch):
     config = resolve_config(experiment=number)
-    assert (config.model, config.epochs, config.portion, config.learning_rate, config.batch_size) == \
-        ("albert-base-v2", 20, portion, lr, batch)
+    assert (config.model, config.epochs, config.portion, config.learning_rate, config.batch_size) == (
+        "albert-base-v2",
+        20,
+        portion,
+        lr,
+        batch,
+    )
     assert config.experiment_tag == f"experiment{number}"
     assert config.freeze_embeddings is False
 
@@ -43,17 +50,30 @@ def test_unknown_preset():
     assert {"1", "2", "3", "default"} <= set(available_presets())
 
 
-@pytest.mark.parametrize("field, value", [("epochs", 0), ("portion", 1.5), ("portion", 0), ("learning_rate", -1.0),
-                                          ("precision", "fp8"), ("warmup_ratio", 1.0), ("batch_size", 2.5),
-                                          ("eval_batch_size", -1), ("fused_residual", "fp16"),
-                                          ("attention_backend", "flash")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("epochs", 0),
+        ("portion", 1.5),
+        ("portion", 0),
+        ("learning_rate", -1.0),
+        ("precision", "fp8"),
+        ("warmup_ratio", 1.0),
+        ("batch_size", 2.5),
+        ("eval_batch_size", -1),
+        ("fused_residual", "fp16"),
+        ("attention_backend", "flash"),
+    ],
+)
 def test_bad_values_are_rejected_quoting_them(field, value):
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')} {value!r}"):
         TrainConfig(**{field: value})
 
 
-@pytest.mark.parametrize("value, text", [(1e-5, "1e-5"), (2e-5, "2e-5"), (1.5e-4, "1.5e-4"), (2e-4, "2e-4"), (3e-3, "3e-3")])
+@pytest.mark.parametrize(
+    "value, text", [(1e-5, "1e-5"), (2e-5, "2e-5"), (1.5e-4, "1.5e-4"), (2e-4, "2e-4"), (3e-3, "3e-3")]
+)
 def test_learning_rates_are_written_as_in_the_published_table(value, text):
-    from emodraw.reporting import _lr
+    from emodraw.results import _lr
 
     assert _lr(value) == text

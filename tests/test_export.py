@@ -7,10 +7,16 @@ import pytest
 
 from emodraw import Classifier
 from emodraw.export import ExportParityError, export
-from emodraw.predict import OnnxClassifier
+from emodraw.inference.classifier import OnnxClassifier
 
-TEXTS = ["i feel wonderful today", "i am so scared of the dark", "this made me furious", "i miss her so much",
-         "what a surprise that was", "i love you"]
+TEXTS = [
+    "i feel wonderful today",
+    "i am so scared of the dark",
+    "this made me furious",
+    "i miss her so much",
+    "what a surprise that was",
+    "i love you",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,14 @@ def exported(tiny_run, tmp_path_factory):
 def test_export_folder_and_parity_report(exported):
     out, report = exported
     names = {p.name for p in out.iterdir()}
-    assert {"model.onnx", "model_int8.onnx", "config.json", "tokenizer.json", "emodraw_export.json", "manifest.json"} <= names
+    assert {
+        "model.onnx",
+        "model_int8.onnx",
+        "config.json",
+        "tokenizer.json",
+        "emodraw_export.json",
+        "manifest.json",
+    } <= names
     meta = json.loads((out / "emodraw_export.json").read_text())
     assert meta["parity_passed"] and meta["default"] == "model_int8.onnx"
     assert meta["model.onnx"]["argmax_agreement"] == 1.0 and meta["model.onnx"]["max_score_diff"] < 1e-4
@@ -58,11 +71,19 @@ def test_deduplication_merges_identical_weights(tmp_path):
 
     w = np.arange(6, dtype=np.float32).reshape(2, 3)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Add", ["h", "h"], ["y"]),
-         helper.make_node("MatMul", ["x", "w2"], ["z"])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3]), helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3])],
-        [numpy_helper.from_array(w, "w1"), numpy_helper.from_array(w.copy(), "w2")])
+        [
+            helper.make_node("MatMul", ["x", "w1"], ["h"]),
+            helper.make_node("Add", ["h", "h"], ["y"]),
+            helper.make_node("MatMul", ["x", "w2"], ["z"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 3]),
+        ],
+        [numpy_helper.from_array(w, "w1"), numpy_helper.from_array(w.copy(), "w2")],
+    )
     path = tmp_path / "m.onnx"
     onnx.save(helper.make_model(graph), str(path))
     assert deduplicate_initializers(path) == 1
@@ -100,11 +121,13 @@ def test_a_broken_export_is_refused_and_leaves_nothing(tiny_run, tmp_path, monke
 def test_predict_and_evaluate_cli_on_an_export(tiny_run, exported):
     out, _ = exported
     cmd = [sys.executable, "-m", "emodraw.cli"]
-    via_onnx = subprocess.run([*cmd, "predict", out, "--json", *TEXTS],
-                              capture_output=True, text=True)
+    via_onnx = subprocess.run([*cmd, "predict", out, "--json", *TEXTS], capture_output=True, text=True)
     assert via_onnx.returncode == 0, via_onnx.stderr
-    via_torch = subprocess.run([*cmd, "predict", tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS],
-                               capture_output=True, text=True)
+    via_torch = subprocess.run(
+        [*cmd, "predict", tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS],
+        capture_output=True,
+        text=True,
+    )
     onnx_rows = [json.loads(l) for l in via_onnx.stdout.splitlines()]
     torch_rows = [json.loads(l) for l in via_torch.stdout.splitlines()]
     # the default model of this export is int8: same labels here, scores within int8 noise
@@ -118,11 +141,21 @@ def test_fp32_export_scores_match_pytorch_through_predict(tiny_run, tmp_path):
     out = tmp_path / "fp32"
     export(tiny_run.checkpoints["best"], out, log=lambda m: None)
     cmd = [sys.executable, "-m", "emodraw.cli", "predict"]
-    onnx_rows = [json.loads(l) for l in subprocess.run([*cmd, out, "--json", *TEXTS], capture_output=True,
-                                                       text=True, check=True).stdout.splitlines()]
-    torch_rows = [json.loads(l) for l in subprocess.run([*cmd, tiny_run.checkpoints["best"], "--precision", "fp32",
-                                                         "--json", *TEXTS], capture_output=True, text=True,
-                                                        check=True).stdout.splitlines()]
+    onnx_rows = [
+        json.loads(l)
+        for l in subprocess.run(
+            [*cmd, out, "--json", *TEXTS], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    ]
+    torch_rows = [
+        json.loads(l)
+        for l in subprocess.run(
+            [*cmd, tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    ]
     for a, b in zip(onnx_rows, torch_rows):
         assert a["label"] == b["label"]
         assert max(abs(a["scores"][k] - b["scores"][k]) for k in a["scores"]) < 1e-3

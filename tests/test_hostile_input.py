@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from emodraw.cli import build_parser, train_config_from_args
 from emodraw.config import OPTION_NAMES, TrainConfig
-from emodraw.data import read_examples
+from emodraw.data.splits import read_examples
 from emodraw.errors import ConfigError, DataError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -20,15 +20,21 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 line = st.one_of(
     st.binary(max_size=40),
     st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass")),
-    st.builds(lambda t, l: f"{t};{l}".encode("utf-8", "surrogatepass"), st.text(max_size=20),
-              st.sampled_from(["joy", "sadness", "", " ", "fear;", "x"])),
-    st.builds(lambda t, l: ('{"text": %s, "label": %s}' % (t, l)).encode(),
-              st.sampled_from(['"hi"', '""', "3", "null", '["a"]', '"a\\u0000b"']),
-              st.sampled_from(['"joy"', "1", "null", '"', "{}"])),
+    st.builds(
+        lambda t, l: f"{t};{l}".encode("utf-8", "surrogatepass"),
+        st.text(max_size=20),
+        st.sampled_from(["joy", "sadness", "", " ", "fear;", "x"]),
+    ),
+    st.builds(
+        lambda t, l: ('{"text": %s, "label": %s}' % (t, l)).encode(),
+        st.sampled_from(['"hi"', '""', "3", "null", '["a"]', '"a\\u0000b"']),
+        st.sampled_from(['"joy"', "1", "null", '"', "{}"]),
+    ),
     st.sampled_from([b"text,label", b'"a, b",joy', b'"unclosed,joy', b"\xef\xbb\xbf", b"\x00\x00", b"a\rb;joy"]),
 )
 file_bytes = st.lists(line, max_size=12).flatmap(
-    lambda lines: st.sampled_from([b"\n", b"\r\n"]).map(lambda end: end.join(lines)))
+    lambda lines: st.sampled_from([b"\n", b"\r\n"]).map(lambda end: end.join(lines))
+)
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".csv", ".jsonl"])
@@ -49,10 +55,35 @@ def test_readers_give_data_or_a_path_line_error(tmp_path, suffix, data, skip):
     assert examples.lines == sorted(examples.lines)
 
 
-option = st.sampled_from(["--" + n.replace("_", "-") for n in OPTION_NAMES] +
-                         ["--learnig-rate", "--lr", "--epoch", "--config", "--no-plots", "--plots", "-x", "--"])
-value = st.one_of(st.sampled_from(["0", "-1", "1", "3", "0.5", "1e-5", "nan", "inf", "abc", "", "cpu", "sqrt", "10",
-                                   "fp8", "default", "7", "1.5", "none"]), st.text(max_size=8))
+option = st.sampled_from(
+    ["--" + n.replace("_", "-") for n in OPTION_NAMES]
+    + ["--learnig-rate", "--lr", "--epoch", "--config", "--no-plots", "--plots", "-x", "--"]
+)
+value = st.one_of(
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "1",
+            "3",
+            "0.5",
+            "1e-5",
+            "nan",
+            "inf",
+            "abc",
+            "",
+            "cpu",
+            "sqrt",
+            "10",
+            "fp8",
+            "default",
+            "7",
+            "1.5",
+            "none",
+        ]
+    ),
+    st.text(max_size=8),
+)
 argv = st.lists(st.one_of(option, value), max_size=8)
 
 

@@ -20,11 +20,11 @@ import sys
 from pathlib import Path
 
 EMB = "embeddings.word_embeddings.weight"
-INIT = '''from pathlib import Path
+INIT = """from pathlib import Path
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 def get_model_path():
     return MODEL_DIR
-'''
+"""
 
 
 def pack(dest: Path) -> None:
@@ -53,7 +53,9 @@ def pack(dest: Path) -> None:
     for f in src.iterdir():
         if f.is_file() and f.name != "model.safetensors":
             shutil.copy2(f, out / f.name)
-    print(f"{len(rows)} of {tensors[EMB].shape[0]} embedding rows kept; {sum(p.stat().st_size for p in out.iterdir()) / 2**20:.1f} MiB")
+    print(
+        f"{len(rows)} of {tensors[EMB].shape[0]} embedding rows kept; {sum(p.stat().st_size for p in out.iterdir()) / 2**20:.1f} MiB"
+    )
 
 
 def unpack(dest: Path) -> None:

@@ -9,38 +9,47 @@ reproduce the published ALBERT experiments on CARER, and serve the trained class
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "TrainConfig", "train", "evaluate", "report", "adapt", "AdaptConfig", "average_checkpoints",
-           "__version__"]
+__all__ = [
+    "Classifier",
+    "TrainConfig",
+    "train",
+    "evaluate",
+    "report",
+    "adapt",
+    "AdaptConfig",
+    "average_checkpoints",
+    "__version__",
+]
 
 
 def __getattr__(name):
     # Imported on first use: `import emodraw` (and `emodraw --help`) stays fast without torch.
     if name == "Classifier":
-        from .predict import Classifier
+        from emodraw.inference.classifier import Classifier
 
         return Classifier
     if name == "TrainConfig":
-        from .config import TrainConfig
+        from emodraw.config import TrainConfig
 
         return TrainConfig
     if name == "train":
-        from .training import train
+        from emodraw.training.trainer import train
 
         return train
     if name == "evaluate":
-        from .evaluation import evaluate
+        from emodraw.inference.evaluation import evaluate
 
         return evaluate
     if name in ("adapt", "AdaptConfig"):
-        from . import adaptation
+        from emodraw.training import adaptation
 
         return getattr(adaptation, name)
     if name == "average_checkpoints":
-        from .merge import average_checkpoints
+        from emodraw.average import average_checkpoints
 
         return average_checkpoints
     if name == "report":
-        from .reporting import report
+        from emodraw.results import report
 
         return report
     raise AttributeError(f"module 'emodraw' has no attribute {name!r}")

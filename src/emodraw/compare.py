@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .engine import cpu_name
-from .errors import EmodrawError
+from emodraw.errors import EmodrawError
+from emodraw.hardware import cpu_name
 
 TFIDF = "tfidf-svm"
 
@@ -27,7 +27,7 @@ def tfidf_svm_run(splits, seed: int, out: Path) -> dict[str, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
-    from .evaluation import compute_metrics
+    from emodraw.metrics import compute_metrics
 
     started = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
@@ -44,12 +44,19 @@ def tfidf_svm_run(splits, seed: int, out: Path) -> dict[str, Any]:
     np.savez(out / "weights.npz", idf=vectorizer.idf_, coef=svm.coef_, intercept=svm.intercept_)
     size = sum(p.stat().st_size for p in out.iterdir())
     parameters = int(svm.coef_.size + svm.intercept_.size)
-    return {"metrics": metrics, "train_seconds": seconds, "device": cpu_name(), "parameters": parameters,
-            "bytes": size, "cpu_sentences_per_s": per_second, "run": str(out)}
+    return {
+        "metrics": metrics,
+        "train_seconds": seconds,
+        "device": cpu_name(),
+        "parameters": parameters,
+        "bytes": size,
+        "cpu_sentences_per_s": per_second,
+        "run": str(out),
+    }
 
 
 def cpu_inference_speed(checkpoint: Path, texts: list[str]) -> float:
-    from .predict import Classifier
+    from emodraw.inference.classifier import Classifier
 
     clf = Classifier.load(checkpoint, device="cpu")
     clf.logits(texts[:64], batch_size=32)  # warm-up
@@ -64,7 +71,7 @@ def summarise_run(run_dir: Path, texts: list[str]) -> dict[str, Any]:
 
     from safetensors import safe_open
 
-    from .checkpoint import find_checkpoints
+    from emodraw.checkpoints import find_checkpoints
 
     run_dir = Path(run_dir)
     best = find_checkpoints(run_dir).get("best")
@@ -79,18 +86,34 @@ def summarise_run(run_dir: Path, texts: list[str]) -> dict[str, Any]:
     weights = best / "model.safetensors"
     with safe_open(str(weights), "pt") as handle:
         parameters = sum(int(np.prod(handle.get_slice(k).get_shape())) for k in handle.keys())
-    return {"metrics": metrics, "train_seconds": seconds, "device": device.get("name", "?"), "parameters": parameters,
-            "bytes": weights.stat().st_size, "cpu_sentences_per_s": cpu_inference_speed(best, texts), "run": str(run_dir)}
+    return {
+        "metrics": metrics,
+        "train_seconds": seconds,
+        "device": device.get("name", "?"),
+        "parameters": parameters,
+        "bytes": weights.stat().st_size,
+        "cpu_sentences_per_s": cpu_inference_speed(best, texts),
+        "run": str(run_dir),
+    }
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
 
 
-def compare(models: list[str], output_dir: str | Path, *, epochs: int | None = None, portion: float = 1.0,
-            seeds: int = 1, runs: list[str] | None = None, log=print, **train_options) -> list[dict[str, Any]]:
-    from .data import load_splits
-    from .training import train
+def compare(
+    models: list[str],
+    output_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    portion: float = 1.0,
+    seeds: int = 1,
+    runs: list[str] | None = None,
+    log=print,
+    **train_options,
+) -> list[dict[str, Any]]:
+    from emodraw.data.splits import load_splits
+    from emodraw.training.trainer import train
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,9 +130,17 @@ def compare(models: list[str], output_dir: str | Path, *, epochs: int | None = N
                 groups.setdefault(TFIDF, []).append(tfidf_svm_run(splits, seed, out / "runs" / f"{TFIDF}-seed{seed}"))
                 continue
             extra = {"epochs": epochs} if epochs else {}
-            run = train(model=model, portion=portion, seed=seed, plots=False, save_state=False,
-                        output_dir=str(out / "runs" / f"{Path(model).name or 'model'}-seed{seed}"), progress=False,
-                        **extra, **{k: v for k, v in train_options.items() if v is not None})
+            run = train(
+                model=model,
+                portion=portion,
+                seed=seed,
+                plots=False,
+                save_state=False,
+                output_dir=str(out / "runs" / f"{Path(model).name or 'model'}-seed{seed}"),
+                progress=False,
+                **extra,
+                **{k: v for k, v in train_options.items() if v is not None},
+            )
             groups.setdefault(model, []).append(summarise_run(run.run_dir, test_texts))
             log(f"{model} seed {seed}: test accuracy {groups[model][-1]['metrics']['accuracy'] * 100:.2f} %")
     for run_dir in runs or []:
@@ -121,14 +152,22 @@ def compare(models: list[str], output_dir: str | Path, *, epochs: int | None = N
 
     rows = []
     for name, items in groups.items():
-        row = {"model": name, "seeds": len(items), "parameters": items[0]["parameters"], "bytes": items[0]["bytes"],
-               "device": items[0]["device"], "runs": [i["run"] for i in items]}
+        row = {
+            "model": name,
+            "seeds": len(items),
+            "parameters": items[0]["parameters"],
+            "bytes": items[0]["bytes"],
+            "device": items[0]["device"],
+            "runs": [i["run"] for i in items],
+        }
         for key in ("accuracy", "f1_macro", "f1_weighted"):
             row[key], row[f"{key}_std"] = _mean_std([i["metrics"][key] for i in items])
         row["train_seconds"], _ = _mean_std([i["train_seconds"] for i in items])
         row["cpu_sentences_per_s"], _ = _mean_std([i["cpu_sentences_per_s"] for i in items])
-        row["per_class_f1"] = {c: statistics.mean(i["metrics"]["per_class"][c]["f1"] for i in items)
-                               for c in items[0]["metrics"]["per_class"]}
+        row["per_class_f1"] = {
+            c: statistics.mean(i["metrics"]["per_class"][c]["f1"] for i in items)
+            for c in items[0]["metrics"]["per_class"]
+        }
         rows.append(row)
     (out / "compare.json").write_text(json.dumps(rows, indent=1))
     (out / "compare.md").write_text(markdown(rows, cpu_name()))
@@ -137,19 +176,32 @@ def compare(models: list[str], output_dir: str | Path, *, epochs: int | None = N
 
 
 def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
-    lines = ["| model | parameters | size on disk | test accuracy (%) | macro F1 (%) | weighted F1 (%) | seeds | "
-             "training s (device) | CPU inference sentences/s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | parameters | size on disk | test accuracy (%) | macro F1 (%) | weighted F1 (%) | seeds | "
+        "training s (device) | CPU inference sentences/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         pm = lambda k: f"{r[k] * 100:.2f} ± {r[k + '_std'] * 100:.2f}"  # noqa: E731
-        lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 2**20:.1f} MiB | {pm('accuracy')} | "
-                     f"{pm('f1_macro')} | {pm('f1_weighted')} | {r['seeds']} | {r['train_seconds']:.1f} ({r['device']}) | "
-                     f"{r['cpu_sentences_per_s']:.0f} |")
+        lines.append(
+            f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['bytes'] / 2**20:.1f} MiB | {pm('accuracy')} | "
+            f"{pm('f1_macro')} | {pm('f1_weighted')} | {r['seeds']} | {r['train_seconds']:.1f} ({r['device']}) | "
+            f"{r['cpu_sentences_per_s']:.0f} |"
+        )
     names = list(rows[0]["per_class_f1"]) if rows else []
-    lines += ["", "Per-class F1 (%), mean over seeds:", "", "| model | " + " | ".join(names) + " |",
-              "|---|" + "---|" * len(names)]
+    lines += [
+        "",
+        "Per-class F1 (%), mean over seeds:",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for r in rows:
         lines.append(f"| {r['model']} | " + " | ".join(f"{r['per_class_f1'][n] * 100:.2f}" for n in names) + " |")
-    lines += ["", f"CPU inference: batch 32, length-sorted, on {cpu}; scores on the test split, best-validation-loss checkpoint."]
+    lines += [
+        "",
+        f"CPU inference: batch 32, length-sorted, on {cpu}; scores on the test split, best-validation-loss checkpoint.",
+    ]
     return "\n".join(lines) + "\n"
 
 

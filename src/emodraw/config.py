@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from emodraw.errors import ConfigError
 
 EMBEDDED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -42,16 +42,24 @@ class TrainConfig:
     # what to train
     model: str = _opt(EMBEDDED_MODEL, "Hub id, local folder, or the embedded default (works offline)")
     random_init: bool = _opt(False, "build the model's architecture with random weights (no pretraining)")
-    experiment: str = _opt("default", "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct")
+    experiment: str = _opt(
+        "default",
+        "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct",
+    )
     # data
-    data_dir: str | None = _opt(None, "folder with train/val/test files (.txt, .csv or .jsonl); default: the bundled emotion data")
+    data_dir: str | None = _opt(
+        None, "folder with train/val/test files (.txt, .csv or .jsonl); default: the bundled emotion data"
+    )
     train_file: str | None = _opt(None, "training file (overrides --data-dir)", aliases=("--train",))
     val_file: str | None = _opt(None, "validation file (overrides --data-dir)", aliases=("--val",))
     test_file: str | None = _opt(None, "test file (overrides --data-dir)", aliases=("--test",))
     skip_invalid: bool = _opt(False, "skip malformed lines (and report how many) instead of stopping")
     portion: float = _opt(1.0, "stratified, seeded fraction of the training set to use (0.1 -> 1,600 sentences)")
     max_length: int = _opt(128, "truncate sentences to this many tokens")
-    pooling: str = _opt("cls", "what the classification head reads: cls (the [CLS] position through the pooler, as transformers does) or mean (the attention-masked mean of the last hidden states, how sentence-transformers models such as the embedded one were trained; BERT-architecture models)")
+    pooling: str = _opt(
+        "cls",
+        "what the classification head reads: cls (the [CLS] position through the pooler, as transformers does) or mean (the attention-masked mean of the last hidden states, how sentence-transformers models such as the embedded one were trained; BERT-architecture models)",
+    )
     # optimisation
     epochs: int = _opt(4, "training epochs")
     batch_size: int = _opt(32, "global batch size (summed over all processes)")
@@ -62,36 +70,81 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing of the training loss")
     freeze_embeddings: bool = _opt(True, "keep the word-embedding matrix frozen (about 1.7x faster on CPU)")
     class_weights: str = _opt("none", "weight the loss by class frequency: none, balanced (1/n) or sqrt (1/sqrt n)")
-    rdrop_alpha: float = _opt(0.0, "R-Drop: each batch passes twice (two dropout draws); add alpha x their symmetric KL (0 = off)")
-    ema_decay: float = _opt(0.0, "validate, checkpoint and test an exponential moving average of the weights with this decay, e.g. 0.999 (0 = off)")
-    distill_from: str | None = _opt(None, "knowledge distillation: comma-separated run or checkpoint folders (the teachers); the model also learns their mean predicted distribution on the training sentences")
-    distill_alpha: float = _opt(0.5, "distillation: weight of the teachers' term; the labels' cross-entropy gets 1 - alpha")
-    distill_temperature: float = _opt(2.0, "distillation: softmax temperature of teachers and student in the teachers' term")
-    distill_cross_fit: bool = _opt(False, "distillation: each training sentence learns only from the teachers that did not train on it (teachers trained on different folds)")
+    rdrop_alpha: float = _opt(
+        0.0, "R-Drop: each batch passes twice (two dropout draws); add alpha x their symmetric KL (0 = off)"
+    )
+    ema_decay: float = _opt(
+        0.0,
+        "validate, checkpoint and test an exponential moving average of the weights with this decay, e.g. 0.999 (0 = off)",
+    )
+    distill_from: str | None = _opt(
+        None,
+        "knowledge distillation: comma-separated run or checkpoint folders (the teachers); the model also learns their mean predicted distribution on the training sentences",
+    )
+    distill_alpha: float = _opt(
+        0.5, "distillation: weight of the teachers' term; the labels' cross-entropy gets 1 - alpha"
+    )
+    distill_temperature: float = _opt(
+        2.0, "distillation: softmax temperature of teachers and student in the teachers' term"
+    )
+    distill_cross_fit: bool = _opt(
+        False,
+        "distillation: each training sentence learns only from the teachers that did not train on it (teachers trained on different folds)",
+    )
     layer_lr_decay: float = _opt(1.0, "layer-wise learning-rate decay: layer k below the top gets lr * decay^k")
-    adapt_epochs: int = _opt(0, "task-adaptive pretraining first: continue the backbone's masked-LM training on this run's training sentences for this many epochs (as `emodraw adapt`, its other defaults, seed 0 whatever --seed), then fine-tune the result; the adapted backbone is cached, so other seeds reuse it (0 = off)")
-    train_on_val: bool = _opt(False, "also train on the validation sentences: a final model, once the recipe was chosen on validation. Validation is then not held out, so the best checkpoint is the last epoch's (no selection, no early stopping)")
-    select_by: str = _opt("val_loss", "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)")
-    early_stopping_patience: int = _opt(0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)")
+    adapt_epochs: int = _opt(
+        0,
+        "task-adaptive pretraining first: continue the backbone's masked-LM training on this run's training sentences for this many epochs (as `emodraw adapt`, its other defaults, seed 0 whatever --seed), then fine-tune the result; the adapted backbone is cached, so other seeds reuse it (0 = off)",
+    )
+    train_on_val: bool = _opt(
+        False,
+        "also train on the validation sentences: a final model, once the recipe was chosen on validation. Validation is then not held out, so the best checkpoint is the last epoch's (no selection, no early stopping)",
+    )
+    select_by: str = _opt(
+        "val_loss",
+        "which epoch the best checkpoint is: val_loss (lowest, as published) or val_score (highest (accuracy + macro F1) / 2)",
+    )
+    early_stopping_patience: int = _opt(
+        0, "stop after this many epochs without a better validation value (see --select-by; 0 = off)"
+    )
     seed: int = _opt(42, "seed for the head's initialisation, data order and portion")
     # engine
     precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16")
     device: str = _opt("auto", "auto, cpu or cuda")
-    eval_batch_size: int = _opt(0, "batch size for validation and test; 0 = 512 on a GPU (fewer launches), 128 on a CPU (faster there)")
+    eval_batch_size: int = _opt(
+        0, "batch size for validation and test; 0 = 512 on a GPU (fewer launches), 128 on a CPU (faster there)"
+    )
     threads: int = _opt(0, "CPU threads for torch (0 = torch's default)")
     compile: bool = _opt(False, "torch.compile the encoder layers (fewer, fused kernels; costs compile time)")
-    fused_encoder: bool = _opt(True, "ALBERT on GPUs: one Q/K/V GEMM, shared-layer gradients summed in one GEMM (same results, fewer kernels)")
-    fused_residual: str = _opt("float32", "fused ALBERT: dtype of the residual stream under bf16, float32 (as autocast does) or bf16 (fewer casts)")
-    attention_backend: str = _opt("efficient", "fused ALBERT: attention kernel tried first: efficient (memory-efficient; no per-shape set-up), pytorch (PyTorch's order: cuDNN on H100/H200), cudnn or math")
-    fused_layernorm_grads: str = _opt("per-use", "fused ALBERT: per-use (each of the 12 uses computes its LayerNorm weight gradients, as stock) or deferred (one kernel over all uses at the end; fewer kernels, same gradients; not yet timed on a GPU)")
-    fused_bias_grads: str = _opt("reduce", "fused ALBERT: the shared layers' bias gradients as a column reduction (reduce) or a matrix-vector product (gemv; not yet timed on a GPU)")
+    fused_encoder: bool = _opt(
+        True, "ALBERT on GPUs: one Q/K/V GEMM, shared-layer gradients summed in one GEMM (same results, fewer kernels)"
+    )
+    fused_residual: str = _opt(
+        "float32",
+        "fused ALBERT: dtype of the residual stream under bf16, float32 (as autocast does) or bf16 (fewer casts)",
+    )
+    attention_backend: str = _opt(
+        "efficient",
+        "fused ALBERT: attention kernel tried first: efficient (memory-efficient; no per-shape set-up), pytorch (PyTorch's order: cuDNN on H100/H200), cudnn or math",
+    )
+    fused_layernorm_grads: str = _opt(
+        "per-use",
+        "fused ALBERT: per-use (each of the 12 uses computes its LayerNorm weight gradients, as stock) or deferred (one kernel over all uses at the end; fewer kernels, same gradients; not yet timed on a GPU)",
+    )
+    fused_bias_grads: str = _opt(
+        "reduce",
+        "fused ALBERT: the shared layers' bias gradients as a column reduction (reduce) or a matrix-vector product (gemv; not yet timed on a GPU)",
+    )
     cuda_graphs: bool = _opt(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = _opt(True, "save the resumable training state after every epoch (needed by --resume)")
     # output
     output_dir: str | None = _opt(None, "run folder; default runs/<name>, runs/<name>2, ... (never overwritten)")
     name: str | None = _opt(None, "run name; default <experiment>_<model>")
     save_checkpoints: bool = _opt(True, "write the last and best checkpoints")
-    keep_every_epoch: bool = _opt(False, "keep every epoch's checkpoint, not only the last epoch's and the best (for `emodraw average`, or to go back to any epoch; about 90 MB each for the default backbone)")
+    keep_every_epoch: bool = _opt(
+        False,
+        "keep every epoch's checkpoint, not only the last epoch's and the best (for `emodraw average`, or to go back to any epoch; about 90 MB each for the default backbone)",
+    )
     plots: bool = _opt(True, "draw training curves and the confusion matrix at the end")
     report_to: str = _opt("none", "also log per-epoch scalars to: none or tensorboard")
 
@@ -106,7 +159,11 @@ class TrainConfig:
             bad("eval_batch_size", "must be a whole number >= 0 (0 = automatic)")
         if not (isinstance(self.portion, (int, float)) and 0 < self.portion <= 1):
             bad("portion", "must be in (0, 1]")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+        if not (
+            isinstance(self.learning_rate, (int, float))
+            and math.isfinite(self.learning_rate)
+            and self.learning_rate > 0
+        ):
             bad("learning_rate", "must be a positive number")
         for name in ("weight_decay", "max_grad_norm", "rdrop_alpha"):
             value = getattr(self, name)
@@ -118,10 +175,15 @@ class TrainConfig:
                 bad(name, "must be in [0, 1)")
         if not (isinstance(self.distill_alpha, (int, float)) and 0 <= self.distill_alpha <= 1):
             bad("distill_alpha", "must be in [0, 1]")
-        if not (isinstance(self.distill_temperature, (int, float)) and math.isfinite(self.distill_temperature)
-                and self.distill_temperature > 0):
+        if not (
+            isinstance(self.distill_temperature, (int, float))
+            and math.isfinite(self.distill_temperature)
+            and self.distill_temperature > 0
+        ):
             bad("distill_temperature", "must be a positive number")
-        if self.distill_from is not None and not (isinstance(self.distill_from, str) and self.distill_from.strip(" ,")):
+        if self.distill_from is not None and not (
+            isinstance(self.distill_from, str) and self.distill_from.strip(" ,")
+        ):
             bad("distill_from", "must name at least one run or checkpoint folder")
         if not isinstance(self.early_stopping_patience, int) or self.early_stopping_patience < 0:
             bad("early_stopping_patience", "must be a whole number >= 0")
@@ -139,10 +201,18 @@ class TrainConfig:
             bad("seed", "must be a whole number")
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
             bad("layer_lr_decay", "must be in (0, 1]")
-        for name, allowed in (("precision", PRECISIONS), ("device", DEVICES), ("report_to", REPORTERS),
-                              ("class_weights", CLASS_WEIGHTS), ("select_by", SELECT_BY), ("pooling", POOLINGS),
-                              ("fused_residual", RESIDUAL_STREAMS), ("attention_backend", ATTENTION_BACKENDS),
-                              ("fused_layernorm_grads", LAYERNORM_GRADS), ("fused_bias_grads", BIAS_GRADS)):
+        for name, allowed in (
+            ("precision", PRECISIONS),
+            ("device", DEVICES),
+            ("report_to", REPORTERS),
+            ("class_weights", CLASS_WEIGHTS),
+            ("select_by", SELECT_BY),
+            ("pooling", POOLINGS),
+            ("fused_residual", RESIDUAL_STREAMS),
+            ("attention_backend", ATTENTION_BACKENDS),
+            ("fused_layernorm_grads", LAYERNORM_GRADS),
+            ("fused_bias_grads", BIAS_GRADS),
+        ):
             if getattr(self, name) not in allowed:
                 bad(name, f"must be one of {', '.join(allowed)}")
         if not isinstance(self.model, str) or not self.model.strip():
@@ -187,7 +257,9 @@ def load_preset(name: str) -> dict[str, Any]:
     path = resources.files("emodraw") / "resources" / "presets" / f"{name}.yaml"
     if not path.is_file():
         names = available_presets()
-        raise ConfigError(f"--experiment {name!r}: no such preset{suggest(str(name), names)}; choose from {', '.join(names)}")
+        raise ConfigError(
+            f"--experiment {name!r}: no such preset{suggest(str(name), names)}; choose from {', '.join(names)}"
+        )
     values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     check_keys(values, f"preset {name}")
     return values
@@ -235,3 +307,42 @@ def resolve_config(config_file: str | Path | None = None, **overrides: Any) -> T
     values = {**load_preset(str(experiment)), **from_file, **overrides}
     values["experiment"] = str(experiment)
     return TrainConfig(**_coerce(values))
+
+
+@dataclass
+class AdaptConfig:
+    model: str = EMBEDDED_MODEL
+    output_dir: str = "adapted"
+    data_dir: str | None = None
+    train_file: str | None = None
+    text_files: tuple[str, ...] = ()
+    epochs: int = 3
+    head_warmup_epochs: int = 1
+    batch_size: int = 64
+    learning_rate: float = 1e-4
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    mask_probability: float = 0.15
+    max_length: int = 128
+    seed: int = 0
+    precision: str = "auto"
+    device: str = "auto"
+    threads: int = 0
+    progress: bool | None = None
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError("--epochs: must be at least 1")
+        if self.head_warmup_epochs < 0:
+            raise ConfigError("--head-warmup-epochs: must be 0 or more")
+        if self.batch_size < 1:
+            raise ConfigError("--batch-size: must be at least 1")
+        if not 0.0 < self.mask_probability < 1.0:
+            raise ConfigError("--mask-probability: must be between 0 and 1 (pretraining used 0.15)")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError("--warmup-ratio: must be in [0, 1)")
+        out = Path(self.output_dir)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"--output-dir {out}: not empty; pick a new folder")
+
+

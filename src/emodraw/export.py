@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import atomic_folder
-from .errors import EmodrawError
+from emodraw.checkpoints import manifested_folder
+from emodraw.errors import EmodrawError
+from emodraw.inference.onnx_runtime import EXPORT_META
 
-EXPORT_META = "emodraw_export.json"
 FP32_FILE, INT8_FILE = "model.onnx", "model_int8.onnx"
 MIN_ARGMAX_AGREEMENT = 0.999  # fp32: the same label on >= 99.9 % of sentences
 MAX_INT8_DROP = 0.005  # int8: accuracy at most 0.5 pt below PyTorch's
@@ -51,7 +51,11 @@ def deduplicate_initializers(path: Path) -> int:
     rename: dict[str, str] = {}
     keep = []
     for init in graph.initializer:
-        key = (init.data_type, tuple(init.dims), hashlib.sha256(onnx.numpy_helper.to_array(init).tobytes()).hexdigest())
+        key = (
+            init.data_type,
+            tuple(init.dims),
+            hashlib.sha256(onnx.numpy_helper.to_array(init).tobytes()).hexdigest(),
+        )
         if key in first:
             rename[init.name] = first[key]
         else:
@@ -75,17 +79,34 @@ def _export_fp32(model, path: Path, opset: int, sample: dict[str, torch.Tensor])
         warnings.simplefilter("ignore")  # the exporters are chatty about tracing details
         try:
             # The TorchScript exporter: fast, exact, and it already writes shared weights once.
-            torch.onnx.export(wrapped, args, str(path), opset_version=opset, dynamo=False,
-                              input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                              dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
-                                            "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}})
+            torch.onnx.export(
+                wrapped,
+                args,
+                str(path),
+                opset_version=opset,
+                dynamo=False,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"},
+                },
+            )
         except (TypeError, RuntimeError, ImportError):
             # Newer torch without it: the dynamo exporter (needs onnxscript).
             batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=512)
-            torch.onnx.export(wrapped, args, str(path), opset_version=max(opset, 18), dynamo=True,
-                              input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                              dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
-                              external_data=False)
+            torch.onnx.export(
+                wrapped,
+                args,
+                str(path),
+                opset_version=max(opset, 18),
+                dynamo=True,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+                external_data=False,
+            )
 
 
 def _quantize(src: Path, dest: Path) -> None:
@@ -109,16 +130,27 @@ def _accuracy(logits: np.ndarray, labels: list[int]) -> float:
 def parity(reference: np.ndarray, candidate: np.ndarray, labels: list[int]) -> dict[str, float]:
     ref_p = torch.softmax(torch.from_numpy(reference), -1).numpy()
     cand_p = torch.softmax(torch.from_numpy(candidate), -1).numpy()
-    return {"argmax_agreement": float((reference.argmax(-1) == candidate.argmax(-1)).mean()),
-            "max_score_diff": float(np.abs(ref_p - cand_p).max()),
-            "accuracy_torch": _accuracy(reference, labels), "accuracy_onnx": _accuracy(candidate, labels)}
+    return {
+        "argmax_agreement": float((reference.argmax(-1) == candidate.argmax(-1)).mean()),
+        "max_score_diff": float(np.abs(ref_p - cand_p).max()),
+        "accuracy_torch": _accuracy(reference, labels),
+        "accuracy_onnx": _accuracy(candidate, labels),
+    }
 
 
-def export(checkpoint: str | Path, output: str | Path, *, int8: bool = False, force: bool = False, opset: int = 17,
-           data: str | Path | None = None, log=print) -> dict[str, Any]:
+def export(
+    checkpoint: str | Path,
+    output: str | Path,
+    *,
+    int8: bool = False,
+    force: bool = False,
+    opset: int = 17,
+    data: str | Path | None = None,
+    log=print,
+) -> dict[str, Any]:
     """Export, check parity on the validation set (or `data`), and write the folder atomically."""
-    from .data import read_examples
-    from .predict import Classifier, OnnxClassifier
+    from emodraw.data.splits import read_examples
+    from emodraw.inference.classifier import Classifier, OnnxClassifier
 
     output = Path(output)
     if output.exists() and any(output.iterdir()):
@@ -132,12 +164,17 @@ def export(checkpoint: str | Path, output: str | Path, *, int8: bool = False, fo
     gold = [index[y] for y in examples.labels]
     reference = clf.logits(examples.texts)
 
-    report: dict[str, Any] = {"source": str(Path(checkpoint).resolve()), "labels": clf.labels,
-                              "max_length": clf.max_length, "opset": opset, "parity_data": str(path),
-                              "parity_sentences": len(examples),
-                              "data": clf.meta.get("data", {})}  # where evaluate finds val/test for this export
+    report: dict[str, Any] = {
+        "source": str(Path(checkpoint).resolve()),
+        "labels": clf.labels,
+        "max_length": clf.max_length,
+        "opset": opset,
+        "parity_data": str(path),
+        "parity_sentences": len(examples),
+        "data": clf.meta.get("data", {}),
+    }  # where evaluate finds val/test for this export
     problems = []
-    with atomic_folder(output) as tmp:
+    with manifested_folder(output) as tmp:
         sample = clf.encode(examples.texts[:4]).batch(np.arange(min(4, len(examples))))
         _export_fp32(clf.model, tmp / FP32_FILE, opset, sample)
         report["deduplicated_initializers"] = deduplicate_initializers(tmp / FP32_FILE)
@@ -153,16 +190,22 @@ def export(checkpoint: str | Path, output: str | Path, *, int8: bool = False, fo
             figures = parity(reference, onnx_logits, gold)
             figures["bytes"] = (tmp / name).stat().st_size
             report[name] = figures
-            log(f"{name}: {figures['bytes'] / 2**20:.1f} MiB, same label on {figures['argmax_agreement'] * 100:.2f} % of "
+            log(
+                f"{name}: {figures['bytes'] / 2**20:.1f} MiB, same label on {figures['argmax_agreement'] * 100:.2f} % of "
                 f"{len(examples)} sentences, accuracy {figures['accuracy_onnx'] * 100:.2f} % (PyTorch {figures['accuracy_torch'] * 100:.2f} %), "
-                f"max score difference {figures['max_score_diff']:.2e}")
+                f"max score difference {figures['max_score_diff']:.2e}"
+            )
             if name == FP32_FILE and figures["argmax_agreement"] < MIN_ARGMAX_AGREEMENT:
-                problems.append(f"fp32 export gives the same label on only {figures['argmax_agreement'] * 100:.2f} % of "
-                                f"sentences (needs >= {MIN_ARGMAX_AGREEMENT * 100:.1f} %)")
+                problems.append(
+                    f"fp32 export gives the same label on only {figures['argmax_agreement'] * 100:.2f} % of "
+                    f"sentences (needs >= {MIN_ARGMAX_AGREEMENT * 100:.1f} %)"
+                )
             drop = figures["accuracy_torch"] - figures["accuracy_onnx"]
             if name == INT8_FILE and drop > MAX_INT8_DROP:
-                problems.append(f"int8 accuracy {figures['accuracy_onnx'] * 100:.2f} % is {drop * 100:.2f} pt below "
-                                f"PyTorch's {figures['accuracy_torch'] * 100:.2f} % (allowed: {MAX_INT8_DROP * 100:.1f} pt)")
+                problems.append(
+                    f"int8 accuracy {figures['accuracy_onnx'] * 100:.2f} % is {drop * 100:.2f} pt below "
+                    f"PyTorch's {figures['accuracy_torch'] * 100:.2f} % (allowed: {MAX_INT8_DROP * 100:.1f} pt)"
+                )
         report["default"] = INT8_FILE if int8 else FP32_FILE
         report["parity_passed"] = not problems
         (tmp / EXPORT_META).write_text(json.dumps(report, indent=1))
@@ -171,7 +214,3 @@ def export(checkpoint: str | Path, output: str | Path, *, int8: bool = False, fo
         if problems:
             log("kept despite failed parity (--force): " + "; ".join(problems))
     return report
-
-
-def is_export(folder: Path) -> bool:
-    return (Path(folder) / EXPORT_META).is_file()

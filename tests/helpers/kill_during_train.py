@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 
-import emodraw.checkpoint as checkpoint
-import emodraw.state as state
-import emodraw.steps as steps
+import emodraw.checkpoints as checkpoint
+import emodraw.training.state as state
+import emodraw.training.steps as steps
 from emodraw.cli import main
 
 

@@ -1,0 +1,169 @@
+"""One `Classifier` for every way a trained model is stored.
+
+clf = Classifier.load("runs/default_all-MiniLM-L6-v2")   # a run folder -> its best checkpoint
+clf.predict("i feel wonderful today")                     # -> "joy"
+clf.predict(["a", "b"])                                   # -> ["...", "..."]
+clf.predict_proba("i feel wonderful today")               # -> {"sadness": 0.01, "joy": 0.95, ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emodraw.checkpoints import (
+    PICKLE_SUFFIXES,
+    load_checkpoint_folder,
+    load_torch_weights,
+    resolve_model_folder,
+)
+from emodraw.errors import CheckpointError
+from emodraw.inference.onnx_runtime import is_export, open_session, read_export_meta, session_logits
+
+
+class Classifier:
+    """A trained emotion classifier: PyTorch weights on CPU or GPU.
+
+    `backend` says what runs it: "pytorch" here, "onnx" for an export folder (OnnxClassifier)."""
+
+    backend = "pytorch"
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        labels: Sequence[str],
+        *,
+        meta: dict[str, Any] | None = None,
+        device: torch.device | None = None,
+        bf16: bool = False,
+        max_length: int = 128,
+        path: Path | None = None,
+    ):
+        self.model, self.tokenizer = model, tokenizer
+        self.labels = list(labels)
+        self.meta = meta or {}
+        self.device = device or torch.device("cpu")
+        self.bf16, self.max_length, self.path = bf16, max_length, path
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int = 0
+    ) -> Classifier:
+        """A checkpoint folder, a run folder (its best checkpoint), an export folder (ONNX) or a .pth file."""
+        from emodraw.hardware import pick_device, set_threads, use_bf16
+
+        folder = resolve_model_folder(path)
+        if is_export(folder):
+            return OnnxClassifier.load(folder, threads=threads)
+        set_threads(threads)
+        if folder.is_file():
+            if folder.suffix not in PICKLE_SUFFIXES:
+                raise CheckpointError(
+                    f"{folder}: expected a checkpoint folder (model.safetensors + config.json) or a .pth file"
+                )
+            (model, tokenizer), meta = load_torch_weights(folder), {}
+        else:
+            model, tokenizer, meta = load_checkpoint_folder(folder)
+        dev = pick_device(device)
+        model.to(dev).eval()
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        max_length = int(meta.get("config", {}).get("max_length", 0)) or min(
+            getattr(tokenizer, "model_max_length", 512), 512
+        )
+        return cls(
+            model,
+            tokenizer,
+            labels,
+            meta=meta,
+            device=dev,
+            bf16=use_bf16(precision, dev),
+            max_length=max_length,
+            path=folder,
+        )
+
+    # -- core -------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]):
+        from emodraw.modeling.batching import encode
+
+        return encode(self.tokenizer, list(texts), max_length=self.max_length).to(self.device)
+
+    def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
+        from emodraw.modeling.batching import predict_logits
+
+        return predict_logits(self.model, encoded, batch_size, self.device, self.bf16).numpy()
+
+    def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Raw scores (N, C) as float32, in the order of `texts` (computed in length-sorted batches)."""
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return self._encoded_logits(self.encode(texts), batch_size)
+
+    def details(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
+        """For each text: label, scores per label, and whether it was cut at the maximum length."""
+        if len(texts) == 0:
+            return []
+        encoded = self.encode(texts)
+        probs = torch.softmax(torch.from_numpy(self._encoded_logits(encoded, batch_size)), dim=-1).numpy()
+        return [self._row(p, bool(cut)) for p, cut in zip(probs, encoded.truncated)]
+
+    def _row(self, probs: np.ndarray, truncated: bool) -> dict[str, Any]:
+        return {
+            "label": self.labels[int(probs.argmax())],
+            "scores": {name: float(p) for name, p in zip(self.labels, probs)},
+            "truncated": truncated,
+        }
+
+    # -- convenience ------------------------------------------------------------------------
+    def predict_proba(self, texts: str | Sequence[str]) -> dict[str, float] | list[dict[str, float]]:
+        rows = self.details([texts] if isinstance(texts, str) else list(texts))
+        scores = [row["scores"] for row in rows]
+        return scores[0] if isinstance(texts, str) else scores
+
+    def predict(self, texts: str | Sequence[str]) -> str | list[str]:
+        single = isinstance(texts, str)
+        logits = self.logits([texts] if single else list(texts))
+        labels = [self.labels[i] for i in logits.argmax(axis=-1)]
+        return labels[0] if single else labels
+
+    def data_file(self, split: str) -> Path:
+        """The file of `split` this model was trained with (or the bundled emotion data)."""
+        from emodraw.data.splits import bundled_data_dir, find_split_file
+
+        recorded = self.meta.get("data", {}).get(split, {}) or {}
+        if recorded.get("path") and Path(recorded["path"]).is_file():
+            return Path(recorded["path"])
+        found = find_split_file(bundled_data_dir(), split)
+        if found is None:
+            raise CheckpointError(f"no {split} data recorded for {self.path}; pass --data FILE")
+        return found
+
+
+class OnnxClassifier(Classifier):
+    """The same API over an `emodraw export` folder, run by onnxruntime on the CPU."""
+
+    backend = "onnx"
+
+    @classmethod
+    def load(cls, path: str | Path, *, variant: str | None = None, threads: int = 0, **_ignored) -> OnnxClassifier:
+        from transformers import AutoTokenizer
+
+        from emodraw.modeling.backbones import quiet_transformers, register_heads
+
+        folder = Path(path)
+        meta = read_export_meta(folder)
+        name = variant or meta.get("default", "model.onnx")
+        session = open_session(folder / name, threads)
+        quiet_transformers()
+        register_heads()
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=int(meta["max_length"]), path=folder)
+        clf.variant = name
+        return clf
+
+    def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
+        return session_logits(self.model, encoded, batch_size, len(self.labels))

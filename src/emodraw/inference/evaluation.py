@@ -1,0 +1,32 @@
+"""Scores of a classifier on labelled data: accuracy, macro/weighted F1, average cross-entropy,
+per-class precision/recall/F1/support and the confusion matrix (scikit-learn does the counting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emodraw.metrics import compute_metrics
+
+
+def evaluate(
+    checkpoint: str | Path,
+    split: str = "test",
+    data: str | Path | None = None,
+    *,
+    batch_size: int = 128,
+    skip_invalid: bool = False,
+    **load_options,
+) -> dict[str, Any]:
+    """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on."""
+    from emodraw.data.splits import read_examples
+    from emodraw.inference.classifier import Classifier
+
+    classifier = Classifier.load(checkpoint, **load_options)
+    path = Path(data) if data else classifier.data_file(split)
+    examples = read_examples(path, skip_invalid=skip_invalid, labels=classifier.labels)
+    index = {name: i for i, name in enumerate(classifier.labels)}
+    logits = classifier.logits(examples.texts, batch_size=batch_size)
+    metrics = compute_metrics(logits, [index[y] for y in examples.labels], classifier.labels)
+    metrics.update({"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped})
+    return metrics

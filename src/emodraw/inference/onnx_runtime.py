@@ -1,0 +1,55 @@
+"""The ONNX backend: the `emodraw export` folder format and the onnxruntime session that scores it on the CPU.
+
+An export folder holds `model.onnx` (and `model_int8.onnx`), the tokenizer, config.json and
+EXPORT_META (labels, maximum length, which model file is the default, parity figures).
+`emodraw.export` writes such folders; `Classifier.load` reads them through this module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emodraw.errors import CheckpointError
+from emodraw.modeling.batching import Encoded, sorted_batches
+
+EXPORT_META = "emodraw_export.json"
+
+
+def is_export(folder: Path) -> bool:
+    return (Path(folder) / EXPORT_META).is_file()
+
+
+def read_export_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(folder) / EXPORT_META).read_text())
+    except (OSError, ValueError):
+        raise CheckpointError(f"{Path(folder) / EXPORT_META}: unreadable export metadata") from None
+
+
+def open_session(model_file: Path, threads: int = 0):
+    """An onnxruntime CPU session for `model_file` (`threads` > 0 caps its intra-op threads)."""
+    import onnxruntime as ort
+
+    if not model_file.is_file():
+        raise CheckpointError(f"{model_file}: missing from the export folder")
+    options = ort.SessionOptions()
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
+        raise CheckpointError(f"{model_file}: cannot load ({str(exc).splitlines()[0][:200]})") from None
+
+
+def session_logits(session, encoded: Encoded, batch_size: int, n_labels: int) -> np.ndarray:
+    """Logits (N, n_labels) in the order of `encoded`, scored in length-sorted batches."""
+    out = np.empty((len(encoded), n_labels), dtype=np.float32)
+    for rows in sorted_batches(encoded.lengths, batch_size):
+        inputs = encoded.batch(rows)
+        feeds = {"input_ids": inputs["input_ids"].numpy(), "attention_mask": inputs["attention_mask"].numpy()}
+        out[rows] = session.run(["logits"], feeds)[0]
+    return out

@@ -1,0 +1,115 @@
+"""Knowledge distillation from trained runs: the student also learns the teachers' mean distribution.
+
+Where several runs (different seeds, or bigger models) predict better together than one alone,
+distillation moves much of that gain into one model of the student's size, so prediction costs what
+one model costs. (On the emotion data, three seeds of `offline-full` averaged were no better than one
+on validation, and distilling from them gained nothing: docs/RESULTS.md, round 4.) The teachers are
+scored once, on the training sentences only, before training starts (validation and test are never
+shown to them here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from emodraw.errors import ConfigError
+
+
+def teacher_paths(spec: str) -> list[Path]:
+    """`--distill-from a,b,c` -> the folders, each checked to exist."""
+    paths = [Path(p.strip()) for p in spec.split(",") if p.strip()]
+    if not paths:
+        raise ConfigError("--distill-from: name at least one run or checkpoint folder")
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"--distill-from: {path}: no such run or checkpoint folder")
+    return paths
+
+
+def trained_on(teacher) -> set[str]:
+    """The sentences a teacher's checkpoint records training on (each file checked against its hash):
+    its training file, and its validation file too when it was trained with --train-on-val."""
+    from emodraw.data.splits import read_examples
+    from emodraw.files import file_sha256
+
+    splits = ["train"] + (["val"] if (teacher.meta.get("config") or {}).get("train_on_val") else [])
+    sentences: set[str] = set()
+    for split in splits:
+        recorded = (teacher.meta.get("data") or {}).get(split) or {}
+        path = recorded.get("path")
+        if not path or not Path(path).is_file():
+            raise ConfigError(f"--distill-cross-fit: {teacher.path} records no {split} file that exists here")
+        if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
+            raise ConfigError(f"--distill-cross-fit: {path} changed since {teacher.path} was trained on it")
+        sentences |= set(read_examples(path, skip_invalid=True).texts)
+    return sentences
+
+
+def teacher_targets(
+    spec: str,
+    texts: Sequence[str],
+    label_names: Sequence[str],
+    *,
+    temperature: float,
+    device: torch.device,
+    precision: str,
+    batch_size: int,
+    cross_fit: bool = False,
+    log: Callable[[str], None] = print,
+) -> torch.Tensor:
+    """The teachers' mean of softmax(logits / temperature) for `texts`: (N, C) float32 on the CPU,
+    columns in the order of `label_names` (each teacher's own label order is mapped by name).
+
+    `cross_fit`: each sentence gets the mean of only the teachers that did not train on it (teachers
+    trained on different folds of the data), so the targets are out-of-sample predictions rather
+    than a teacher's memory of the label; a sentence every teacher trained on gets all teachers' mean.
+    """
+    from emodraw.inference.classifier import Classifier
+
+    paths = teacher_paths(spec)
+    everyone = torch.zeros(len(texts), len(label_names))
+    unseen_sum, unseen_count = torch.zeros_like(everyone), torch.zeros(len(texts))
+    for path in paths:
+        teacher = Classifier.load(path, device=device.type, precision=precision)
+        if sorted(teacher.labels) != sorted(label_names):
+            raise ConfigError(
+                f"--distill-from: {path} predicts {teacher.labels}, the training data has {list(label_names)}"
+            )
+        columns = [teacher.labels.index(name) for name in label_names]
+        logits = torch.from_numpy(teacher.logits(list(texts), batch_size=batch_size))[:, columns]
+        probabilities = torch.softmax(logits / temperature, dim=-1)
+        everyone += probabilities
+        if cross_fit:
+            seen = trained_on(teacher)
+            unseen = torch.tensor([text not in seen for text in texts])
+            unseen_sum[unseen] += probabilities[unseen]
+            unseen_count += unseen.float()
+            log(
+                f"distillation: teacher {teacher.path} scored {len(texts)} training sentences, "
+                f"{int(unseen.sum())} of them new to it"
+            )
+        else:
+            log(f"distillation: teacher {teacher.path} scored {len(texts)} training sentences")
+        del teacher
+    mean = everyone / len(paths)
+    if not cross_fit:
+        return mean
+    covered = unseen_count > 0
+    if not covered.all():
+        log(
+            f"distillation: {int((~covered).sum())} sentences were in every teacher's training data; they get all teachers' mean"
+        )
+    return torch.where(covered[:, None], unseen_sum / unseen_count.clamp(min=1)[:, None], mean)
+
+
+def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per sentence: T^2 * KL(targets || softmax(student / T)) (Hinton et al., 2015).
+
+    The T^2 keeps the gradient's size independent of T, so the mixing weight means the same at any T.
+    """
+    log_student = torch.log_softmax(student_logits / temperature, dim=-1)
+    kl = torch.nn.functional.kl_div(log_student, targets, reduction="none").sum(-1)
+    return kl * temperature**2
