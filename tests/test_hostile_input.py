@@ -21,12 +21,12 @@ line = st.one_of(
     st.binary(max_size=40),
     st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass")),
     st.builds(
-        lambda t, l: f"{t};{l}".encode("utf-8", "surrogatepass"),
+        lambda text, label: f"{text};{label}".encode("utf-8", "surrogatepass"),
         st.text(max_size=20),
         st.sampled_from(["joy", "sadness", "", " ", "fear;", "x"]),
     ),
     st.builds(
-        lambda t, l: ('{"text": %s, "label": %s}' % (t, l)).encode(),
+        lambda text, label: f'{{"text": {text}, "label": {label}}}'.encode(),
         st.sampled_from(['"hi"', '""', "3", "null", '["a"]', '"a\\u0000b"']),
         st.sampled_from(['"joy"', "1", "null", '"', "{}"]),
     ),
@@ -51,7 +51,7 @@ def test_readers_give_data_or_a_path_line_error(tmp_path, suffix, data, skip):
         assert exc.line is None or 1 <= exc.line <= data.count(b"\n") + 1
         return
     assert len(examples.texts) == len(examples.labels) == len(examples.lines) > 0
-    assert all(t.strip() and l.strip() for t, l in zip(examples.texts, examples.labels))
+    assert all(text.strip() and label.strip() for text, label in zip(examples.texts, examples.labels))
     assert examples.lines == sorted(examples.lines)
 
 

@@ -48,7 +48,7 @@ def test_csv_and_jsonl_inputs_to_csv_output(tiny_run, tmp_path):
     src.write_text('{"text": "i feel good"}\n{"nope": 1}\n{broken\n{"text": "i am sad"}\n')
     result = run_predict(tiny_run.checkpoints["best"], "--file", src, "--json")
     assert result.returncode == 0
-    assert [json.loads(l)["text"] for l in result.stdout.splitlines()] == ["i feel good", "i am sad"]
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == ["i feel good", "i am sad"]
     assert "in.jsonl:2:" in result.stderr and "in.jsonl:3: not valid JSON" in result.stderr
 
 

@@ -1,0 +1,38 @@
+"""Data files: the one record reader (records), a run's splits and its training portion (splits), and the
+check of repeated sentences across splits (audit, imported as emodraw.data.audit).
+
+The bottom layer: it imports only emodraw.errors, emodraw.files, emodraw.console, numpy and the standard
+library, never the modeling, training or inference code.
+"""
+
+from emodraw.data.records import FORMATS, Record, data_format, open_data_file, read_records
+from emodraw.data.splits import (
+    EMOTIONS,
+    Examples,
+    Splits,
+    bundled_data_dir,
+    find_split_file,
+    label_names_for,
+    load_splits,
+    read_examples,
+    resolve_data_files,
+    stratified_portion,
+)
+
+__all__ = [
+    "EMOTIONS",
+    "FORMATS",
+    "Examples",
+    "Record",
+    "Splits",
+    "bundled_data_dir",
+    "data_format",
+    "find_split_file",
+    "label_names_for",
+    "load_splits",
+    "open_data_file",
+    "read_examples",
+    "read_records",
+    "resolve_data_files",
+    "stratified_portion",
+]

@@ -116,7 +116,6 @@ def format_report(report: dict[str, Any], examples: int = 10) -> str:
         places = "; ".join(f"{n} line {line}: {label}" for n in names for label, line in item.get(n, []))
         out.append(f"  {item['text'][:100]!r}  ->  {places}")
     if report["conflicting_sentences"] > examples:
-        out.append(
-            f"  ... and {report['conflicting_sentences'] - min(examples, len(report['conflicts']))} more (--examples N, --json)"
-        )
+        more = report["conflicting_sentences"] - min(examples, len(report["conflicts"]))
+        out.append(f"  ... and {more} more (--examples N, --json)")
     return "\n".join(out)

@@ -1,30 +1,23 @@
-"""Reading and validating labelled text files, the label map and the stratified training portion.
-
-Formats, chosen by the file's suffix:
-  .txt    `text;label` per line, split on the LAST `;` (texts may contain `;`)
-  .csv    a header row with `text` and `label` columns (any order, other columns ignored)
-  .jsonl  one JSON object per line with string fields `text` and `label`
-A UTF-8 BOM and CRLF line ends are accepted; blank lines are ignored. Anything else that is wrong
-raises DataError("path:line: reason"), or, with skip_invalid, is skipped and counted.
+"""The examples of one data file, the train/val/test files of a run, the label map and the stratified
+training portion. Reading the files themselves is emodraw.data.records's job; this module decides what
+a defect does: it stops the run with DataError("path:line: reason"), or, with skip_invalid, the line is
+skipped and counted.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from emodraw.data.records import FORMATS, data_format, open_data_file, read_records
 from emodraw.errors import DataError
 
 # The conventional CARER / dair-ai ids: sadness=0, joy=1, love=2, anger=3, fear=4, surprise=5.
 EMOTIONS = ("sadness", "joy", "love", "anger", "fear", "surprise")
-FORMATS = (".txt", ".csv", ".jsonl")
 SPLIT_NAMES = {"train": ("train",), "val": ("val", "validation", "dev"), "test": ("test",)}
 
 
@@ -56,131 +49,21 @@ def bundled_data_dir() -> Path:
     return Path(str(resources.files("emodraw") / "resources" / "data" / "emotion"))
 
 
-def _physical_lines(path: Path, raw: bytes) -> Iterator[tuple[int, str | None]]:
-    """(line number, decoded text or None when the line is not valid UTF-8)."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    parts = raw.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    for number, part in enumerate(parts, start=1):
-        if part.endswith(b"\r"):
-            part = part[:-1]
-        try:
-            yield number, part.decode("utf-8")
-        except UnicodeDecodeError:
-            yield number, None
-
-
-def _records_txt(lines) -> Iterator[tuple[int, str, str] | tuple[int, str]]:
-    for number, line in lines:
-        if line is None:
-            yield number, "invalid UTF-8"
-        elif not line.strip():
-            continue
-        elif ";" not in line:
-            yield number, "no label: expected 'text;label'"
-        else:
-            text, label = line.rsplit(";", 1)
-            yield number, text, label
-
-
-def _records_jsonl(lines):
-    for number, line in lines:
-        if line is None:
-            yield number, "invalid UTF-8"
-            continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            yield number, "not valid JSON"
-            continue
-        if not isinstance(obj, dict):
-            yield number, "expected a JSON object with 'text' and 'label'"
-        elif not isinstance(obj.get("text"), str):
-            yield number, "missing or non-string 'text'"
-        elif not isinstance(obj.get("label"), str):
-            yield number, "missing or non-string 'label'"
-        else:
-            yield number, obj["text"], obj["label"]
-
-
-def _records_csv(lines):
-    lines = list(lines)
-    bad_utf8 = [number for number, line in lines if line is None]
-    # Keep line numbers aligned with the file: an undecodable line becomes an empty one, reported below.
-    text = "\n".join("" if line is None else line for _, line in lines)
-    for number in bad_utf8:
-        yield number, "invalid UTF-8"
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        columns = [name.strip().lower() for name in header]
-        if "text" not in columns or "label" not in columns:
-            yield reader.line_num, "the CSV header must name a 'text' and a 'label' column"
-            return
-        i_text, i_label = columns.index("text"), columns.index("label")
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield reader.line_num, f"malformed CSV ({exc})"
-                return
-            if not row or not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= max(i_text, i_label):
-                yield reader.line_num, "row has fewer columns than the header"
-                continue
-            yield reader.line_num, row[i_text], row[i_label]
-    except csv.Error as exc:
-        yield reader.line_num, f"malformed CSV ({exc})"
-
-
-_READERS = {".txt": _records_txt, ".csv": _records_csv, ".jsonl": _records_jsonl}
-
-
 def read_examples(path: str | Path, *, skip_invalid: bool = False, labels: Iterable[str] | None = None) -> Examples:
-    """Read one file. `labels`, when given, is the closed label set (val/test): others are errors."""
+    """Read one labelled file. `labels`, when given, is the closed label set (val/test): others are errors."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _READERS:
-        raise DataError(path, None, f"unknown format {suffix or '(none)'}; use one of {', '.join(FORMATS)}")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise DataError(path, None, "is a folder, expected a file") from None
-    except OSError as exc:
-        raise DataError(path, None, f"cannot read ({exc.strerror})") from None
-    allowed = set(labels) if labels is not None else None
+    fmt = data_format(path)
     out = Examples(str(path))
-    for record in _READERS[suffix](_physical_lines(path, raw)):
-        number, *fields_ = record
-        if len(fields_) == 1:
-            problem = fields_[0]
-        else:
-            text, label = fields_[0].strip(), fields_[1].strip()
-            if not label:
-                problem = "empty label"
-            elif not text:
-                problem = "empty text"
-            elif allowed is not None and label not in allowed:
-                problem = f"unknown label {label!r} (the training labels are {', '.join(sorted(allowed))})"
-            else:
-                out.texts.append(text)
-                out.labels.append(label)
-                out.lines.append(number)
+    with open_data_file(path) as handle:
+        for record in read_records(handle, fmt, labels=labels):
+            if record.problem:
+                if not skip_invalid:
+                    raise DataError(path, record.line, record.problem)
+                out.skipped += 1
                 continue
-        if not skip_invalid:
-            raise DataError(path, number, problem)
-        out.skipped += 1
+            out.texts.append(record.text)
+            out.labels.append(record.label)
+            out.lines.append(record.line)
     if not out.texts:
         raise DataError(path, None, "no valid examples")
     return out

@@ -1,7 +1,9 @@
 """`emodraw predict` over arguments, stdin or a big file: read a chunk, predict it, write it.
 
 Memory stays bounded by the chunk size whatever the file size. A bad input line (invalid UTF-8, an
-empty text, broken JSON) is reported on stderr with its number and skipped; the run goes on.
+empty text, broken JSON) is reported on stderr with its number and skipped; the run goes on. Files are
+read by emodraw.data.records, as training reads them, so a line is the same text and has the same number
+and the same problem in both.
 """
 
 from __future__ import annotations
@@ -9,92 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from emodraw.data.records import EMPTY_TEXT, FORMATS, Record, read_records
 from emodraw.errors import EmodrawError
 
 CHUNK = 512
-
-
-def _decoded_lines(handle: IO[bytes]) -> Iterator[tuple[int, str | None, int]]:
-    """(line number, text or None if not UTF-8, bytes consumed so far)."""
-    consumed = 0
-    for number, raw in enumerate(handle, start=1):
-        consumed += len(raw)
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            yield number, raw.decode("utf-8").rstrip("\r\n"), consumed
-        except UnicodeDecodeError:
-            yield number, None, consumed
-
-
-def read_records(handle: IO[bytes], kind: str, labels: Iterable[str]) -> Iterator[tuple[int, str | None, str, int]]:
-    """(line, text or None, problem, bytes consumed) for each input record of a .txt/.csv/.jsonl stream."""
-    known = set(labels)
-    lines = _decoded_lines(handle)
-    if kind == ".csv":
-        yield from _csv_records(lines)
-        return
-    for number, line, consumed in lines:
-        if line is None:
-            yield number, None, "invalid UTF-8", consumed
-        elif not line.strip():
-            continue
-        elif kind == ".jsonl":
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                yield number, None, "not valid JSON", consumed
-                continue
-            text = obj.get("text") if isinstance(obj, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                yield number, None, "missing, empty or non-string 'text'", consumed
-            else:
-                yield number, text, "", consumed
-        else:
-            # A labelled line (text;label, as in the training files) is read as its text.
-            head, _, tail = line.rpartition(";")
-            text = head if head and tail.strip() in known else line
-            yield number, text.strip(), "", consumed
-
-
-def _csv_records(lines):
-    consumed = [0]
-    bad: list[int] = []
-
-    def texts():
-        for number, line, used in lines:
-            consumed[0] = used
-            if line is None:
-                bad.append(number)
-                yield ""
-            else:
-                yield line
-
-    reader = csv.reader(texts())
-    header = next(reader, None)
-    if header is None:
-        return
-    columns = [c.strip().lower() for c in header]
-    if "text" not in columns:
-        yield reader.line_num, None, "the CSV header has no 'text' column", consumed[0]
-        return
-    column = columns.index("text")
-    try:
-        for row in reader:
-            while bad:
-                yield bad.pop(0), None, "invalid UTF-8", consumed[0]
-            if not row:
-                continue
-            if len(row) <= column or not row[column].strip():
-                yield reader.line_num, None, "missing or empty text", consumed[0]
-            else:
-                yield reader.line_num, row[column], "", consumed[0]
-    except csv.Error as exc:
-        yield reader.line_num, None, f"malformed CSV ({exc}); stopped reading", consumed[0]
 
 
 class _Writer:
@@ -141,7 +64,7 @@ def predict_stream(
         writer = _Writer(out, "json" if as_json else "plain", clf.labels)
 
     if texts:
-        records = ((i, t, "" if t.strip() else "empty text", 0) for i, t in enumerate(texts, start=1))
+        records = (Record(i, t, problem="" if t.strip() else EMPTY_TEXT) for i, t in enumerate(texts, start=1))
         source, total, handle = "argument", None, None
     else:
         if file:
@@ -153,7 +76,8 @@ def predict_stream(
             if sys.stdin.isatty():
                 raise EmodrawError("no texts: give them as arguments, with --file, or on stdin")
             handle, source, total, kind = sys.stdin.buffer, "stdin", None, ".txt"
-        records = read_records(handle, kind if kind in (".csv", ".jsonl") else ".txt", clf.labels)
+        # Any other suffix (.log, none) is read as plain lines of text, as stdin is.
+        records = read_records(handle, kind if kind in FORMATS else ".txt", labelled=False, labels=clf.labels)
 
     bar = tqdm(
         total=total,
@@ -177,15 +101,15 @@ def predict_stream(
         out.flush()
 
     try:
-        for line, text, problem, consumed in records:
-            if problem:
+        for record in records:
+            if record.problem:
                 skipped += 1
-                print(f"{source}:{line}: {problem} (skipped)", file=sys.stderr)
+                print(f"{source}:{record.line}: {record.problem} (skipped)", file=sys.stderr)
                 continue
-            chunk.append((line, text))
+            chunk.append((record.line, record.text))
             if total:
-                bar.update(consumed - last_consumed)
-                last_consumed = consumed
+                bar.update(record.offset - last_consumed)
+                last_consumed = record.offset
             if len(chunk) >= CHUNK:
                 flush()
         if chunk:
