@@ -78,7 +78,7 @@ def test_report_merges_runs(cli_run):
     out, _ = cli_run
     result = run("report", out, out)
     assert result.returncode == 0
-    assert len([l for l in result.stdout.splitlines() if l.startswith("| default")]) == 4
+    assert len([row for row in result.stdout.splitlines() if row.startswith("| default")]) == 4
 
 
 def test_train_file_without_label_on_line_51(tmp_path, small_data):
@@ -112,3 +112,213 @@ def test_missing_checkpoint_is_one_line(tmp_path):
 def test_help_lists_options_with_defaults():
     result = run("train", "--help")
     assert "--learning-rate FLOAT" in result.stdout and "default: 0.0001" in result.stdout
+
+
+# -- the parsers are generated from the options dataclasses ---------------------------------------
+def command_parsers():
+    from emodraw.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if a.dest == "command"]
+    return sub.choices
+
+
+def option_classes(name):
+    from emodraw.cli import COMMANDS
+
+    command = COMMANDS[name]
+    return [cls for cls in (command.config, command.options) if cls is not None]
+
+
+def test_every_command_has_a_parser_of_its_dataclass_fields_and_nothing_else():
+    """A field without a flag, or a flag without a field (typed by hand), is drift."""
+    import dataclasses
+
+    from emodraw.cli import COMMANDS
+
+    parsers = command_parsers()
+    assert (
+        set(parsers)
+        == set(COMMANDS)
+        == {
+            "train",
+            "adapt",
+            "evaluate",
+            "predict",
+            "export",
+            "serve",
+            "compare",
+            "check-data",
+            "average",
+            "report",
+        }
+    )
+    for name, parser in parsers.items():
+        dests = {a.dest for a in parser._actions if a.dest not in ("help", "help_all")}
+        fields = {f.name for cls in option_classes(name) for f in dataclasses.fields(cls)}
+        assert dests == fields, name
+
+
+@pytest.mark.parametrize(
+    "name", ["train", "adapt", "evaluate", "predict", "export", "serve", "compare", "check-data", "average", "report"]
+)
+def test_help_lists_every_field_with_its_type_and_default(name, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("COLUMNS", "2000")  # no help text wrapped (argparse breaks lines at hyphens too)
+    text = " ".join(command_parsers()[name].format_help().split())
+    for cls in option_classes(name):
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            if meta.get("advanced"):
+                continue
+            label = (meta.get("metavar") or f.name) if meta.get("positional") else meta.get("flag", flag_of(f.name))
+            type_name = str(f.type).replace("| None", "").replace("tuple[", "").split(",")[0].strip(" ]")
+            if meta.get("positional") in (True, "+"):
+                tail = f"[{type_name}"
+            elif meta.get("required") or f.default is dataclasses.MISSING:
+                tail = f"[{type_name}, required]"
+            else:
+                shown = meta.get("default_text") or (", ".join(f.default) or "none" if f.default == () else f.default)
+                tail = f"default: {shown}]"
+            entry = f"{meta['help']} [{type_name}"
+            assert entry in text, (name, f.name)
+            at = text.index(entry)
+            assert tail in text[at : at + len(entry) + len(tail) + 20], (name, f.name)
+            assert f" {label} " in text[max(0, at - 120) : at] or f" {label}, " in text[max(0, at - 120) : at]
+            if meta.get("choices"):
+                assert "{" + ",".join(meta["choices"]) + "} " + meta["help"] in text, (name, f.name)
+
+
+def flag_of(name):
+    return "--" + name.replace("_", "-")
+
+
+def test_help_shows_types_and_choices_in_the_flag_column(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "2000")
+    parsers = command_parsers()
+    train = " ".join(parsers["train"].format_help().split())
+    assert "--epochs INT " in train and "--learning-rate FLOAT, --lr FLOAT " in train
+    assert "--device {auto,cpu,cuda} " in train and "--select-by {val_loss,val_score} " in train
+    assert "--no-freeze-embeddings" in train and "--config FILE.yaml " in train
+    evaluate = " ".join(parsers["evaluate"].format_help().split())
+    assert "--split {val,test} " in evaluate and "[--split {val,test} | --data FILE]" in evaluate
+    assert "--json " in evaluate and "--no-json" not in evaluate  # a plain switch, as before
+    assert "TEXT " in parsers["predict"].format_help() and "[TEXT ...]" in parsers["predict"].format_help()
+
+
+ADVANCED = ("--compile", "--fused-residual", "--attention-backend", "--fused-layernorm-grads", "--fused-bias-grads")
+
+
+def test_engine_knobs_leave_train_help_but_stay_accepted(capsys):
+    from emodraw.cli import build_parser, main, train_config_from_args
+
+    result = run("train", "--help")
+    assert result.returncode == 0 and "--help-all" in result.stdout
+    assert not [knob for knob in ADVANCED if knob in result.stdout]
+    assert "--fused-encoder" in result.stdout and "--cuda-graphs" in result.stdout  # measured wins stay
+    every = run("train", "--help-all")
+    assert every.returncode == 0 and all(knob in every.stdout for knob in ADVANCED)
+    flat = " ".join(every.stdout.split())
+    assert "[str, default: reduce]" in flat and "--attention-backend {efficient,pytorch,cudnn,math}" in flat
+    args = build_parser().parse_args(
+        ["train", "--compile", "--fused-residual", "bf16", "--attention-backend", "math"]
+        + ["--fused-layernorm-grads", "deferred", "--fused-bias-grads", "gemv"]
+    )
+    config = train_config_from_args(args)
+    assert (config.compile, config.fused_residual, config.attention_backend) == (True, "bf16", "math")
+    assert (config.fused_layernorm_grads, config.fused_bias_grads) == ("deferred", "gemv")
+    assert main(["train", "--fused-residual", "fp16"]) == 2
+    assert "emodraw train: error: --fused-residual 'fp16': must be one of float32, bf16" in capsys.readouterr().err
+
+
+def test_python_m_emodraw_prints_the_version():
+    from emodraw.version import __version__
+
+    for module in ("emodraw", "emodraw.cli"):
+        result = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
+        assert result.returncode == 0 and result.stdout.strip() == f"emodraw {__version__}", module
+
+
+def test_help_and_option_errors_import_no_torch():
+    code = (
+        "import sys, contextlib, io\n"
+        "from emodraw.cli import main\n"
+        "argvs = ['train', '--help-all'], ['evaluate', '--help'], ['export', 'c', '--output', 'o', '--opset', '9']\n"
+        "for argv in argvs:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "        try: main(argv)\n"
+        "        except SystemExit: pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_adapt_has_the_flags_its_checks_name(tmp_path, capsys):
+    """AdaptConfig checked --warmup-ratio, which `emodraw adapt` did not have."""
+    from emodraw.cli import build_parser, main
+    from emodraw.cli.flags import from_args
+    from emodraw.config import AdaptConfig
+
+    args = build_parser().parse_args(
+        ["adapt", "--output-dir", "o", "--warmup-ratio", "0.2", "--weight-decay", "0", "--text-file", "a"]
+        + ["--text-file", "b", "--lr", "3e-4"]
+    )
+    cfg = from_args(args, AdaptConfig)
+    assert (cfg.warmup_ratio, cfg.weight_decay, cfg.learning_rate) == (0.2, 0.0, 3e-4)
+    assert cfg.text_files == ("a", "b") and cfg.epochs == 3 and cfg.output_dir == "o"
+    assert main(["adapt", "--output-dir", str(tmp_path / "new"), "--warmup-ratio", "1"]) == 2
+    assert capsys.readouterr().err.strip() == "emodraw adapt: error: --warmup-ratio: must be in [0, 1)"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["export", "c", "--output", "o", "--opset", "13"], "emodraw export: error: --opset 13: needs 14 or newer"),
+        (["serve", "c", "--max-in-flight", "0"], "emodraw serve: error: --max-in-flight 0: needs at least 1"),
+        (["compare"], "emodraw compare: error: nothing to compare: give --models A,B,... and/or --runs RUN_DIR ..."),
+        (["compare", "--models", "a", "--portion", "2"], "emodraw compare: error: --portion 2.0: must be in (0, 1]"),
+        (["check-data", "--examples", "-1"], "emodraw check-data: error: --examples -1: must be 0 or more"),
+        (["average", "--output", "o", "--run", "r"], "emodraw average: error: --run and --epochs go together"),
+        (["predict", "c", "a", "--file", "f"], "emodraw predict: error: give texts as arguments or --file, not both"),
+        (["train", "--num-processes", "0"], "emodraw train: error: --num-processes 0: needs at least 1"),
+        (["train", "--resume", "r", "--epochs", "2"], "emodraw train: error: --resume continues a run with its own"),
+        (
+            ["evaluate", "c", "--batch-size", "0"],
+            "emodraw evaluate: error: --batch-size 0: must be a whole number >= 1",
+        ),
+    ],
+)
+def test_option_errors_are_one_line_naming_the_flag(argv, message, capsys):
+    from emodraw.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["evaluate", "c", "--split", "train"], "argument --split: invalid choice: 'train'"),
+        (["evaluate", "c", "--split", "val", "--data", "f"], "argument --data: not allowed with argument --split"),
+        (["train", "--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
+        (["export", "c"], "the following arguments are required: --output"),
+        (["report"], "the following arguments are required: RUN_DIR"),
+        (["evaluate", "c", "--batchsize", "3"], 'unknown option --batchsize (did you mean "--batch-size"?)'),
+    ],
+)
+def test_parser_errors_exit_2_with_one_line(argv, fragment, capsys):
+    from emodraw.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_suggestions_come_from_the_command_typed():
+    """`predict --bogus` once suggested compare's --runs."""
+    result = run("predict", "c", "--bogus", "x")
+    assert result.returncode == 2 and result.stderr.strip() == "emodraw: error: unknown option --bogus"

@@ -77,3 +77,78 @@ def test_learning_rates_are_written_as_in_the_published_table(value, text):
     from emodraw.results import _lr
 
     assert _lr(value) == text
+
+
+# -- every command's options dataclass ------------------------------------------------------------
+def all_option_classes():
+    from emodraw.cli import COMMANDS
+
+    return {cls for command in COMMANDS.values() for cls in (command.options, command.config) if cls}
+
+
+def test_every_option_has_help_a_supported_type_and_an_allowed_default():
+    import dataclasses
+
+    from emodraw.config import field_kind
+
+    classes = all_option_classes()
+    assert len(classes) == 11
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name}: no help"
+            kind, many = field_kind(f)
+            assert kind in (int, float, str, bool)
+            if f.metadata.get("choices") and f.default is not dataclasses.MISSING:
+                assert f.default in f.metadata["choices"], f"{cls.__name__}.{f.name}"
+
+
+def test_only_engine_knobs_are_advanced():
+    import dataclasses
+
+    advanced = {f.name for cls in all_option_classes() for f in dataclasses.fields(cls) if f.metadata.get("advanced")}
+    assert advanced == {"compile", "fused_residual", "attention_backend", "fused_layernorm_grads", "fused_bias_grads"}
+
+
+@pytest.mark.parametrize(
+    "cls, values, message",
+    [
+        ("ExportConfig", {"checkpoint": "c", "output": "o", "opset": 13}, "--opset 13: needs 14 or newer"),
+        ("ServeConfig", {"checkpoint": "c", "max_in_flight": 0}, "--max-in-flight 0: needs at least 1"),
+        ("ServeConfig", {"checkpoint": "c", "batch_window_ms": -1.0}, "--batch-window-ms -1.0: must be a number >= 0"),
+        ("CompareConfig", {"models": " , "}, "nothing to compare"),
+        ("CompareConfig", {"runs": ["r"], "portion": 0}, "--portion 0: must be in (0, 1]"),
+        ("CheckDataConfig", {"examples": -2}, "--examples -2: must be 0 or more"),
+        ("AverageConfig", {"output": "o", "epochs": "1-3"}, "--run and --epochs go together"),
+        ("PredictConfig", {"checkpoint": "c", "texts": ["a"], "file": "f"}, "give texts as arguments or --file"),
+        ("EvaluateConfig", {"checkpoint": "c", "device": "gpu"}, "--device 'gpu': must be one of auto, cpu, cuda"),
+        ("EvaluateConfig", {"checkpoint": "c", "threads": -1}, "--threads -1: must be a whole number >= 0"),
+        ("AdaptConfig", {"warmup_ratio": 1.0}, "--warmup-ratio: must be in [0, 1)"),
+        ("AdaptConfig", {"precision": "fp16"}, "--precision 'fp16': must be one of auto, fp32, bf16"),
+        ("TrainCommand", {"num_processes": 0}, "--num-processes 0: needs at least 1"),
+    ],
+)
+def test_options_are_checked_when_built(cls, values, message):
+    import emodraw.config
+
+    with pytest.raises(ConfigError) as exc:
+        getattr(emodraw.config, cls)(**values)
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_options_build_with_their_defaults():
+    from emodraw.config import AdaptConfig, CompareConfig, PredictConfig, ReportConfig
+
+    assert PredictConfig(checkpoint="c", texts=["a", "b"]).texts == ("a", "b")
+    assert CompareConfig(models="a, ,b").model_list == ["a", "b"]
+    assert ReportConfig(runs=["r"]).runs == ("r",) and ReportConfig(runs=["r"]).output is None
+    adapt = AdaptConfig(text_files=["x"])
+    assert (adapt.text_files, adapt.output_dir, adapt.warmup_ratio) == (("x",), "adapted", 0.06)
+
+
+def test_adapt_check_refuses_a_used_output_folder(tmp_path):
+    from emodraw.config import AdaptConfig
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="not empty; pick a new folder"):
+        AdaptConfig(output_dir=str(tmp_path)).check()
+    AdaptConfig(output_dir=str(tmp_path / "new")).check()  # a new folder is fine
