@@ -7,7 +7,7 @@ reproduce the published ALBERT experiments on CARER, and serve the trained class
     clf.predict("i feel wonderful today")          # -> "joy"
 """
 
-__version__ = "0.1.0"
+from emodraw.version import __version__
 
 __all__ = [
     "Classifier",
