@@ -64,7 +64,7 @@ async def load(url: str, texts: list[str], requests: int, concurrency: int) -> d
 
 
 def start_server(model: str, batch_window_ms: float, max_in_flight: int):
-    from emodraw.serve.app import spawn_server
+    from emodraw.serve import spawn_server
 
     try:
         return spawn_server(model, "--batch-window-ms", str(batch_window_ms), "--max-in-flight", str(max_in_flight))
@@ -104,7 +104,8 @@ def main(argv=None) -> int:
 
     cpu = cpu_name()
     print(
-        f"\nmachine: {cpu}, {os.cpu_count()} CPU threads (client and server share them); model: {args.model or args.url}"
+        f"\nmachine: {cpu}, {os.cpu_count()} CPU threads (client and server share them); "
+        f"model: {args.model or args.url}"
     )
     print(f"{args.requests} requests, {args.concurrency} in flight, one test sentence each\n")
     print("| server | requests/s | p50 ms | p95 ms | p99 ms | errors |")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Training speed: the Hugging Face Trainer (the way the published notebooks train: padding to 128,
-bf16 on CUDA) against emodraw's engine, on the same device, from the same initial weights, on the
+bf16 on CUDA) against emodraw's training loop, on the same device, from the same initial weights, on the
 same data, in one invocation. Each side runs in its own subprocess so peak memory is its own.
 
     python benchmarks/train_speed.py --device cpu --train-size 2000 --epochs 1
@@ -375,9 +375,10 @@ def main(argv=None) -> int:
     e = results["emodraw"]
     e_epoch = e["total_s"] / s["epochs"]
     if e.get("capture_s"):
+        later = e["epoch_s"][1:] or [0]
         print(
             f"emodraw recorded {e['graphs']} CUDA graphs in {e['capture_s']:.2f} s "
-            f"(first epoch {e['epoch_s'][0]:.2f} s, later epochs {min(e['epoch_s'][1:] or [0]):.2f}-{max(e['epoch_s'][1:] or [0]):.2f} s)"
+            f"(first epoch {e['epoch_s'][0]:.2f} s, later epochs {min(later):.2f}-{max(later):.2f} s)"
         )
     if "hf" in results:
         h = results["hf"]

@@ -5,14 +5,14 @@ evaluation path (emodraw.inference.evaluation, the CPU's default precision):
   - every single epoch; the incumbent is the one with the highest validation score, as the
     `offline-full` preset's `--select-by val_score` keeps;
   - the uniform average of epochs k..E for k = 1..E-1 (`emodraw average`), E the last epoch;
-  - two candidate rules fixed before any run finished (docs/measurements/round8/PLAN.md):
+  - two candidate rules fixed before any run finished (studies/checkpoint_averaging/round8/PLAN.md):
     "avg-4-6", the average of epochs 4..6 (no selection), and "tail-by-val", the tail average k..E
     with the highest validation score (choosing among E options, as the incumbent does among epochs).
 Decision (validation only, PLAN.md): a rule is adopted if its mean validation score over the runs is at
 least 0.2 pt above the incumbent's. With --test, the incumbent and both rules' picks are then scored on
 test once each, for the record.
 
-    python benchmarks/checkpoint_averaging.py /tmp/r8-seed1 /tmp/r8-seed2 /tmp/r8-seed3 --test
+    python studies/checkpoint_averaging/checkpoint_averaging.py runs/r8-seed1 runs/r8-seed2 runs/r8-seed3 --test
 
 Averaged checkpoints are written to a temporary folder and deleted, unless --keep DIR.
 """
@@ -98,7 +98,8 @@ def main() -> None:
             "tail-by-val": lambda r: r["tails"][r["chosen_k"]],
         }
         print(
-            "## Decision (validation score, mean over runs)\n\n| rule | per run | mean | vs incumbent | adopted |\n|---|---|---|---|---|"
+            "## Decision (validation score, mean over runs)\n\n"
+            "| rule | per run | mean | vs incumbent | adopted |\n|---|---|---|---|---|"
         )
         base = statistics.mean(rules["incumbent"](r)["score"] for r in results)
         for name, pick in rules.items():
@@ -110,7 +111,8 @@ def main() -> None:
             )
         if args.test:
             print(
-                "\n## Test, read once (accuracy / macro F1)\n\n| rule | per run | mean accuracy | mean macro F1 |\n|---|---|---|---|"
+                "\n## Test, read once (accuracy / macro F1)\n\n"
+                "| rule | per run | mean accuracy | mean macro F1 |\n|---|---|---|---|"
             )
             for name in rules:
                 scores = [score(r["paths"][name], "test") for r in results]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Cross-fitted distillation for the offline-full preset (issue 6, round 4b; docs/RESULTS.md).
+# Cross-fitted distillation for the offline-full preset (issue 6, round 4b; studies/distillation/README.md).
 #
-#   bash benchmarks/distillation_crossfit.sh OUT [DEVICE]      # DEVICE: cpu (default) or cuda
+#   bash studies/distillation/distillation_crossfit.sh OUT [DEVICE]      # DEVICE: cpu (default) or cuda
 #
 # Two teachers, each the offline-full preset trained on one half of the training sentences (a seeded
 # random split), then a student (seed 0) that learns every training sentence from the teacher that did
@@ -10,7 +10,7 @@
 set -euo pipefail
 OUT=${1:?usage: distillation_crossfit.sh OUT [cpu|cuda]}
 DEVICE=${2:-cpu}
-DATA=$(python -c "from emodraw.data import bundled_data_dir; print(bundled_data_dir())")
+DATA=$(python -c "from emodraw.data.splits import bundled_data_dir; print(bundled_data_dir())")
 mkdir -p "$OUT/val-only" "$OUT/folds/a" "$OUT/folds/b"
 cp "$DATA/train.txt" "$DATA/val.txt" "$OUT/val-only/"
 python - "$DATA/train.txt" "$OUT/folds" <<'PY'
@@ -30,4 +30,4 @@ COMMON=(--experiment offline-full --device "$DEVICE" --no-progress --no-plots --
 [ -f "$OUT/fold-b/metrics.csv" ] || emodraw train "${COMMON[@]}" --seed 2 --data-dir "$OUT/folds/b" --output-dir "$OUT/fold-b"
 [ -f "$OUT/val-crossfit/metrics.csv" ] || emodraw train "${COMMON[@]}" --seed 0 --data-dir "$OUT/val-only" \
     --distill-from "$OUT/fold-a,$OUT/fold-b" --distill-cross-fit --output-dir "$OUT/val-crossfit"
-python "$(dirname "$0")/best_validation.py" "$OUT/fold-a" "$OUT/fold-b" "$OUT/val-crossfit"
+python "$(dirname "$0")/../sweeps/best_validation.py" "$OUT/fold-a" "$OUT/fold-b" "$OUT/val-crossfit"

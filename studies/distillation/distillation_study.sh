@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Knowledge distillation for the offline-full preset (issue 6), as run on the 2-core VM (docs/RESULTS.md).
+# Knowledge distillation for the offline-full preset (issue 6, round 4), as run on the 2-core VM (studies/distillation/README.md).
 #
-#   bash benchmarks/distillation_study.sh OUT [DEVICE]      # DEVICE: cpu (default) or cuda
+#   bash studies/distillation/distillation_study.sh OUT [DEVICE]      # DEVICE: cpu (default) or cuda
 #
 # 1. teachers: the offline-full preset with seeds 1, 2, 3 (the same runs as its 3-seed finals);
 # 2. the A/B, validation only (a data folder with no test file), seed 0: the preset against the same
@@ -13,7 +13,7 @@ set -euo pipefail
 OUT=${1:?usage: distillation_study.sh OUT [cpu|cuda]}
 DEVICE=${2:-cpu}
 mkdir -p "$OUT/val-only"
-DATA=$(python -c "from emodraw.data import bundled_data_dir; print(bundled_data_dir())")
+DATA=$(python -c "from emodraw.data.splits import bundled_data_dir; print(bundled_data_dir())")
 cp "$DATA/train.txt" "$DATA/val.txt" "$OUT/val-only/"
 COMMON=(--experiment offline-full --device "$DEVICE" --no-progress)
 
@@ -27,7 +27,7 @@ AB=(--seed 0 --data-dir "$OUT/val-only" --no-plots --no-save-state)
 [ -f "$OUT/val-student/metrics.csv" ] || emodraw train "${COMMON[@]}" "${AB[@]}" --distill-from "$TEACHERS" --output-dir "$OUT/val-student"
 
 HERE=$(dirname "$0")
-python "$HERE/best_validation.py" "$OUT/val-incumbent" "$OUT/val-student" | tee "$OUT/ab.txt"
+python "$HERE/../sweeps/best_validation.py" "$OUT/val-incumbent" "$OUT/val-student" | tee "$OUT/ab.txt"
 # the preset's rule: the epoch with the highest validation score
 score() { awk -v run="$1" '$1 == run && /rule=val_score/ {sub("score=", "", $NF); print $NF}' "$OUT/ab.txt"; }
 awk -v a="$(score "$OUT/val-student")" -v b="$(score "$OUT/val-incumbent")" \

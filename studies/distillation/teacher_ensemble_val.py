@@ -1,6 +1,6 @@
 """Validation score of each run and of their mean predicted distribution (what a distilled student learns).
 
-    python benchmarks/teacher_ensemble_val.py RUN1 RUN2 RUN3
+    python studies/distillation/teacher_ensemble_val.py RUN1 RUN2 RUN3
 
 Each run's best checkpoint scores the bundled validation split; the ensemble averages the softmax
 probabilities. Validation only: this says whether the teachers together know more than one of them.

@@ -1,6 +1,6 @@
 """How much the teachers' distribution says beyond the labels, on the training and validation sentences.
 
-    python benchmarks/teacher_targets_confidence.py RUN1,RUN2,RUN3
+    python studies/distillation/teacher_targets_confidence.py RUN1,RUN2,RUN3
 
 For each split and temperature (1 and 2): the mean largest probability of the teachers' averaged
 distribution (what `--distill-from` trains towards), the mean probability it gives the true label, and

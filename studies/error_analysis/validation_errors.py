@@ -1,7 +1,7 @@
-"""Where the fine-tuned models go wrong on validation, and two cheap fixes tried on it (docs/RESULTS.md,
+"""Where the fine-tuned models go wrong on validation, and two cheap fixes tried on it (studies/error_analysis/,
 round 7). Reads validation only; test is never loaded.
 
-    python benchmarks/validation_errors.py RUN [RUN ...]
+    python studies/error_analysis/validation_errors.py RUN [RUN ...]
 
 For the kept ("best") checkpoint of each run folder it computes the validation logits, then prints:
 1. each model's validation accuracy / macro F1 / score ((accuracy + macro F1) / 2);
@@ -84,7 +84,8 @@ def main(runs: list[str]) -> None:
     y = np.array([labels.index(label) for label in val.labels])
 
     print(
-        "## 1. validation scores of the kept checkpoints (fp32)\n\n| run | accuracy | macro F1 | score |\n|---|---|---|---|"
+        "## 1. validation scores of the kept checkpoints (fp32)\n\n"
+        "| run | accuracy | macro F1 | score |\n|---|---|---|---|"
     )
     for name, logp in zip(names, logps):
         print("| {} | {:.2f} | {:.2f} | {:.2f} |".format(name, *score(logp, y)))
@@ -112,13 +113,14 @@ def main(runs: list[str]) -> None:
     split = split_words(train.texts, train.labels)
     has_split = np.array([bool(words(t) & split.keys()) for t in val.texts])
     print(
-        f"\n## 3. words the training split labels two ways ({len(split)} words: >= 50 sentences, top two labels >= 35 % each)\n"
+        f"\n## 3. words the training split labels two ways ({len(split)} words: "
+        ">= 50 sentences, top two labels >= 35 % each)\n"
     )
     for word, (total, top) in sorted(split.items(), key=lambda item: -item[1][0])[:25]:
         print(f"- {word}: {total} sentences, " + ", ".join(f"{label} {n}" for label, n in top))
     print(
-        f"\nvalidation sentences containing one: {100 * has_split.mean():.1f} %; among the sentences more than half the "
-        f"models get wrong: {100 * has_split[majority].mean():.1f} %"
+        f"\nvalidation sentences containing one: {100 * has_split.mean():.1f} %; "
+        f"among the sentences more than half the models get wrong: {100 * has_split[majority].mean():.1f} %"
     )
     right = np.array([logp.argmax(1) == y for logp in logps]).mean(0)  # per sentence: share of models right
     print(

@@ -5,7 +5,7 @@ all-MiniLM-L6-v2 was trained to give sentence embeddings as the masked mean of i
 the transformers classification head instead reads the [CLS] position through the pooler's dense + tanh.
 This trains the `offline-full` preset with the head reading the masked mean (the pooler's dense + tanh
 bypassed; then the usual dropout and linear classifier) and writes an ordinary run folder whose per-epoch
-validation figures `benchmarks/best_validation.py` compares with the preset's.
+validation figures `studies/sweeps/best_validation.py` compares with the preset's.
 
 It patches transformers' AutoModelForSequenceClassification inside this process only, so every model
 the run builds or reloads here -- the one it trains and the checkpoints its end-of-run table scores --
@@ -13,8 +13,10 @@ reads the masked mean; the checkpoint files keep the standard layout, and anythi
 that loads them reads [CLS] (wrongly: the head was trained on the mean). Round 5 ran it on a data folder
 without a test file for the validation A/B, then on the bundled data for the finals.
 
-    python benchmarks/mean_pooling_study.py --data-dir VAL_ONLY --seed 0 --output-dir /tmp/meanpool-seed0   # the A/B
-    python benchmarks/mean_pooling_study.py --seed 1 --output-dir /tmp/meanpool-final-seed1                 # a final
+    python studies/pooling_and_trainval/mean_pooling_study.py --data-dir VAL_ONLY --seed 0 \
+        --output-dir runs/meanpool-seed0                                              # the A/B
+    python studies/pooling_and_trainval/mean_pooling_study.py --seed 1 \
+        --output-dir runs/meanpool-final-seed1                                        # a final
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def main() -> None:
 
     from transformers import AutoModelForSequenceClassification
 
-    from emodraw.training.trainer import trainer as training
+    from emodraw import train
 
     # Every model this process builds or reloads -- the one it trains and the checkpoints the end-of-run
     # table scores -- reads the masked mean.
@@ -69,7 +71,7 @@ def main() -> None:
             name,
             staticmethod(lambda *a, _stock=stock, **k: use_mean_pooling(_stock(*a, **k))),
         )
-    training.train(
+    train(
         experiment=args.experiment,
         seed=args.seed,
         data_dir=args.data_dir,

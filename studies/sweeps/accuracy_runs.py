@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The accuracy study behind docs/RESULTS.md, in one script (runs on CPU or GPU).
+"""The accuracy study behind docs/RESULTS.md, rounds 1-3, in one script (runs on CPU or GPU).
 
 1. offline-full / offline-10pct: a small sweep of recipes for the embedded backbone, each trained on
    train and scored on *validation only* (the sweep's data folder holds no test file); the recipe and
@@ -11,8 +11,8 @@
 
 Results go to OUT/summary.json after every run, so a run cut short still reports what finished.
 
-    python benchmarks/accuracy_runs.py --out results/ [--parts full,10pct,experiments,controls] [--budget-s 300]
-    python benchmarks/accuracy_runs.py --out /tmp/smoke --smoke     # minutes on a laptop CPU: mechanics only
+    python studies/sweeps/accuracy_runs.py --out results/ [--parts full,10pct,experiments,controls] [--budget-s 300]
+    python studies/sweeps/accuracy_runs.py --out runs/smoke --smoke     # minutes on a laptop CPU: mechanics only
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ COMMON = dict(
     save_state=False,
     plots=False,
 )
-# Rounds 1 and 2 are recorded in docs/RESULTS.md. Round 3, 100 %: round 2's winner kept its
+# Rounds 1 and 2 are recorded in studies/sweeps/README.md. Round 3, 100 %: round 2's winner kept its
 # lowest-validation-loss checkpoint at epoch 2-4 of 10, i.e. while the learning rate was still high; the
 # same recipe with a schedule that ends (decays to zero) around there, and a lower peak rate, against
 # the incumbent. 10 %: round 2 (met its goal; not rerun). Each run is judged under both checkpoint rules
@@ -99,7 +99,7 @@ class Study:
             path.write_text(json.dumps(self.summary, indent=1))
 
     def run(self, name: str, **options) -> dict:
-        from emodraw.training.trainer import train
+        from emodraw import train
 
         if self.smoke:  # a few hundred sentences, one or two epochs: checks the mechanics, not the numbers
             options.update(portion=min(options.get("portion", 1.0), 0.02), epochs=min(options.get("epochs", 1), 2))

@@ -1,6 +1,6 @@
 """The validation figures each run's checkpoint rules keep, read from its metrics.csv.
 
-    python benchmarks/best_validation.py RUN [RUN ...]
+    python studies/sweeps/best_validation.py RUN [RUN ...]
 
 One line per run and rule (lowest validation loss; highest validation (accuracy + macro F1) / 2), chosen
 as training chooses (ties: the earliest epoch) by accuracy_runs.validation_at; the distillation scripts

@@ -1,7 +1,7 @@
-"""The finals table of docs/RESULTS.md from finished run folders (one per seed): the test scores of the
+"""The finals tables of the accuracy study (studies/) from finished run folders (one per seed): the test scores of the
 checkpoint each run's rule kept, per-class F1, the last epoch's scores, and mean ± population std.
 
-    python benchmarks/finals_table.py RUN [RUN ...]
+    python studies/sweeps/finals_table.py RUN [RUN ...]
 
 Also prints each run's validation score at the kept epoch, for comparing seeds across recipes.
 """
@@ -42,7 +42,8 @@ def main(runs: list[str]) -> None:
         )
         f1 = " | ".join(f"{100 * best['per_class'][label]['f1']:.2f}" for label in LABELS)
         print(
-            f"| {config['seed']} | {int(kept['epoch'])} | {100 * best['accuracy']:.2f} | {100 * best['f1_macro']:.2f} | "
+            f"| {config['seed']} | {int(kept['epoch'])} | "
+            f"{100 * best['accuracy']:.2f} | {100 * best['f1_macro']:.2f} | "
             f"{100 * best['f1_weighted']:.2f} | {best['avg_loss']:.3f} | {f1} | "
             f"{100 * last['accuracy']:.2f} / {100 * last['f1_macro']:.2f} |"
         )

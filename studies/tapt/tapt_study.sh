@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Task-adaptive pretraining for the offline-full preset (issue 6, round 6; docs/RESULTS.md), as run on
-# the 2-core VM. The plan, written before any result: docs/measurements/round6/plan.md.
+# Task-adaptive pretraining for the offline-full preset (issue 6, round 6; studies/tapt/README.md), as run on
+# the 2-core VM. The plan, written before any result: studies/tapt/round6/plan.md.
 #
-#   bash benchmarks/tapt_study.sh OUT [DEVICE]      # DEVICE: cpu (default) or cuda
+#   bash studies/tapt/tapt_study.sh OUT [DEVICE]      # DEVICE: cpu (default) or cuda
 #
 # 1. `emodraw adapt`: masked-LM training of the embedded backbone on the 16,000 training sentences
 #    (labels ignored): 1 epoch of the fresh MLM head alone, then 4 epochs of the whole model;
@@ -15,7 +15,7 @@ set -euo pipefail
 OUT=${1:?usage: tapt_study.sh OUT [cpu|cuda]}
 DEVICE=${2:-cpu}
 mkdir -p "$OUT/val-only"
-DATA=$(python -c "from emodraw.data import bundled_data_dir; print(bundled_data_dir())")
+DATA=$(python -c "from emodraw.data.splits import bundled_data_dir; print(bundled_data_dir())")
 cp "$DATA/train.txt" "$DATA/val.txt" "$OUT/val-only/"
 
 [ -f "$OUT/tapt/adapt.json" ] || emodraw adapt --epochs 4 --head-warmup-epochs 1 --batch-size 64 --lr 1e-4 --seed 0 \
@@ -27,7 +27,7 @@ AB=(--seed 0 --data-dir "$OUT/val-only" --no-plots --no-save-state)
 [ -f "$OUT/val-tapt/metrics.csv" ] || emodraw train "${COMMON[@]}" "${AB[@]}" --model "$OUT/tapt" --output-dir "$OUT/val-tapt"
 
 HERE=$(dirname "$0")
-python "$HERE/best_validation.py" "$OUT/val-incumbent" "$OUT/val-tapt" | tee "$OUT/ab.txt"
+python "$HERE/../sweeps/best_validation.py" "$OUT/val-incumbent" "$OUT/val-tapt" | tee "$OUT/ab.txt"
 # the preset's rule: the epoch with the highest validation score
 score() { awk -v run="$1" '$1 == run && /rule=val_score/ {sub("score=", "", $NF); print $NF}' "$OUT/ab.txt"; }
 awk -v a="$(score "$OUT/val-tapt")" -v b="$(score "$OUT/val-incumbent")" \

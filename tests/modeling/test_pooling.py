@@ -4,7 +4,7 @@ back with it (PyTorch and ONNX), and plain transformers refuses them rather than
 import json
 import subprocess
 import sys
-from pathlib import Path
+import types
 
 import pytest
 import torch
@@ -44,20 +44,40 @@ def test_the_head_reads_the_masked_mean_and_the_pooler_is_gone(tiny_bert):
     torch.testing.assert_close(seen[0], torch.stack([hidden[0, :3].mean(0), hidden[1].mean(0)]))
 
 
-def test_same_run_as_the_round_5_study_patch(tiny_bert, small_data, tmp_path, monkeypatch):
-    """The round-5 figures came from benchmarks/mean_pooling_study.py, which patched the stock model in
-    process; the package's head must train exactly the same way, so they are this option's figures."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from mean_pooling_study import use_mean_pooling
+def study_patch(model: torch.nn.Module) -> torch.nn.Module:
+    """The round-5 study's patch (studies/pooling_and_trainval/mean_pooling_study.py, copied here: tests import
+    no study script): a stock BERT classifier whose pooler returns the attention-masked mean of the last
+    hidden states instead of dense + tanh on [CLS]."""
+    encoder, pooler = model.base_model, model.base_model.pooler
 
-    from emodraw.training import trainer as training
+    def remember_mask(_module, args, kwargs):  # the pooler itself is only handed the hidden states
+        pooler.mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+
+    def masked_mean(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:
+            return hidden_states.mean(1)
+        weights = self.mask[..., None].to(hidden_states.dtype)
+        return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+    encoder.register_forward_pre_hook(remember_mask, with_kwargs=True)
+    pooler.forward = types.MethodType(masked_mean, pooler)
+    return model
+
+
+def test_same_run_as_the_round_5_study_patch(tiny_bert, small_data, tmp_path, monkeypatch):
+    """The round-5 figures came from the study's patch of the stock model, applied in process to every model
+    transformers builds; `--pooling mean` must train exactly the same way, so they are this option's figures."""
+    from transformers import AutoModelForSequenceClassification as Auto
 
     recipe = {**OPTIONS, "layer_lr_decay": 0.85, "class_weights": "sqrt", "precision": "bf16"}  # as offline-full
     runs = {}
     for name in ("cls", "mean", "study"):
-        if name == "study":
-            stock = training.load_classifier
-            monkeypatch.setattr(training, "load_classifier", lambda *a, **k: use_mean_pooling(stock(*a, **k)))
+        if name == "study":  # as the study script did: every model loaded in this process reads the mean
+            for loader in ("from_pretrained", "from_config"):
+                stock = getattr(Auto, loader)
+                monkeypatch.setattr(
+                    Auto, loader, staticmethod(lambda *a, _stock=stock, **k: study_patch(_stock(*a, **k)))
+                )
         runs[name] = train(
             model=str(tiny_bert),
             data_dir=str(small_data),
