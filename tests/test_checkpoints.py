@@ -21,7 +21,7 @@ HELPER = Path(__file__).parent / "helpers" / "kill_during_train.py"
 CLI = [sys.executable, "-m", "emodraw.cli"]
 
 
-def train_args(tiny_albert, small_data, out, epochs=4):
+def train_args(tiny_albert, small_data, out, epochs=4, seed=7):
     return [
         "--model",
         str(tiny_albert),
@@ -30,7 +30,7 @@ def train_args(tiny_albert, small_data, out, epochs=4):
         "--epochs",
         str(epochs),
         "--seed",
-        "7",
+        str(seed),
         "--batch-size",
         "16",
         "--learning-rate",
@@ -168,26 +168,11 @@ def test_half_written_checkpoint_is_never_picked(tmp_path, tiny_run):
 
 @pytest.mark.slow
 def test_two_processes_on_cpu_match_one(tiny_albert, small_data, tmp_path):
-    args = [
-        "--model",
-        str(tiny_albert),
-        "--data-dir",
-        str(small_data),
-        "--epochs",
-        "1",
-        "--seed",
-        "3",
-        "--batch-size",
-        "16",
-        "--learning-rate",
-        "3e-3",
-        "--no-freeze-embeddings",
-        "--precision",
-        "fp32",
-        "--no-plots",
-    ]
+    def args(out):
+        return train_args(tiny_albert, small_data, out, epochs=1, seed=3)
+
     two = subprocess.run(
-        [*CLI, "train", *args, "--num-processes", "2", "--output-dir", str(tmp_path / "two")],
+        [*CLI, "train", *args(tmp_path / "two"), "--num-processes", "2"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -200,7 +185,7 @@ def test_two_processes_on_cpu_match_one(tiny_albert, small_data, tmp_path):
         "multiclass_default_tiny-albert_best_checkpoint",
         "multiclass_default_tiny-albert_epoch1_checkpoint",
     ]
-    one = subprocess.run([*CLI, "train", *args, "--output-dir", str(tmp_path / "one")], capture_output=True, text=True)
+    one = subprocess.run([*CLI, "train", *args(tmp_path / "one")], capture_output=True, text=True)
     assert one.returncode == 0, one.stderr
     m1, m2 = metrics(tmp_path / "one")[0], metrics(tmp_path / "two")[0]
     # Same global batch and data order; only dropout masks and summation order differ.
@@ -248,3 +233,23 @@ def test_resume_restores_the_weight_average(tiny_albert, small_data, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     a, b = last_weights(straight_dir), last_weights(killed_dir)
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+
+
+def test_old_model_cards_import_still_registers_the_mean_pooled_head():
+    """Cards of mean-pooled checkpoints written before the package split say `import emodraw.pooling`."""
+    code = (
+        "import emodraw.pooling as old, emodraw.modeling.pooling as new; from transformers import AutoConfig; "
+        "assert old.MeanPooledBertConfig is new.MeanPooledBertConfig; "
+        "assert type(AutoConfig.for_model(old.MEAN_POOLED_TYPE)) is new.MeanPooledBertConfig"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_new_model_cards_name_the_new_module(tiny_run):
+    from emodraw.model_card import model_card
+
+    meta = json.loads((tiny_run.checkpoints["best"] / "emodraw.json").read_text())
+    meta["config"] = {**meta["config"], "pooling": "mean"}
+    card = model_card(meta, "emodraw.json")
+    assert "import emodraw.modeling.pooling" in card and "import emodraw.pooling`" not in card

@@ -128,8 +128,8 @@ def test_predict_and_evaluate_cli_on_an_export(tiny_run, exported):
         capture_output=True,
         text=True,
     )
-    onnx_rows = [json.loads(l) for l in via_onnx.stdout.splitlines()]
-    torch_rows = [json.loads(l) for l in via_torch.stdout.splitlines()]
+    onnx_rows = [json.loads(line) for line in via_onnx.stdout.splitlines()]
+    torch_rows = [json.loads(line) for line in via_torch.stdout.splitlines()]
     # the default model of this export is int8: same labels here, scores within int8 noise
     assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
     evaluated = subprocess.run([*cmd, "evaluate", out, "--json"], capture_output=True, text=True)
@@ -142,14 +142,14 @@ def test_fp32_export_scores_match_pytorch_through_predict(tiny_run, tmp_path):
     export(tiny_run.checkpoints["best"], out, log=lambda m: None)
     cmd = [sys.executable, "-m", "emodraw.cli", "predict"]
     onnx_rows = [
-        json.loads(l)
-        for l in subprocess.run(
+        json.loads(line)
+        for line in subprocess.run(
             [*cmd, out, "--json", *TEXTS], capture_output=True, text=True, check=True
         ).stdout.splitlines()
     ]
     torch_rows = [
-        json.loads(l)
-        for l in subprocess.run(
+        json.loads(line)
+        for line in subprocess.run(
             [*cmd, tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS],
             capture_output=True,
             text=True,

@@ -17,15 +17,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from emodraw.checkpoints import (
+    CARD_FILE,
     MANIFEST_FILE,
     METADATA_FILE,
     epoch_checkpoints,
     manifested_folder,
     verify_checkpoint,
     versions,
+    write_metadata,
 )
 from emodraw.errors import CheckpointError, EmodrawError
-from emodraw.model_card import model_card
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -141,10 +142,8 @@ def average_checkpoints(
     meta.setdefault("label_names", labels)
     with manifested_folder(dest) as tmp:
         for path in sources[0].iterdir():  # config, tokenizer files; not the weights, card or records
-            if path.is_file() and path.name not in (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE, "README.md"):
+            if path.is_file() and path.name not in (WEIGHTS_FILE, METADATA_FILE, MANIFEST_FILE, CARD_FILE):
                 shutil.copy2(path, tmp / path.name)
         save_file(averaged, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1, default=str))
-        if "config" in meta:
-            (tmp / "README.md").write_text(model_card(meta, METADATA_FILE))
+        write_metadata(tmp, meta)
     return dest

@@ -7,11 +7,16 @@ emodraw.modeling.pooling has registered its type):
   README.md (a model card) and manifest.json (sha256 and size of every other file).
 It is written into a hidden temporary folder beside its destination and renamed into place, so a
 crash at any moment leaves either the old complete checkpoint or the new complete one.
+
+`load_checkpoint` reads one back for prediction (PyTorch); `emodraw.inference.classifier.Classifier`
+builds on it, and on the ONNX export folders of `emodraw.inference.onnx_runtime`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,10 +24,13 @@ from typing import Any
 from emodraw.errors import CheckpointError
 from emodraw.files import atomic_folder, file_sha256, is_leftover
 from emodraw.model_card import model_card
+from emodraw.version import __version__
 
 METADATA_FILE = "emodraw.json"
 MANIFEST_FILE = "manifest.json"
+CARD_FILE = "README.md"
 FORMAT_VERSION = 1
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin")
 
 
 def manifested_folder(dest: Path):
@@ -35,8 +43,6 @@ def versions() -> dict[str, str]:
 
     import torch
     import transformers
-
-    from emodraw import __version__
 
     out = {
         "emodraw": __version__,
@@ -62,6 +68,13 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST_FILE).write_text(json.dumps({"format": FORMAT_VERSION, "files": files}, indent=1))
 
 
+def write_metadata(folder: Path, meta: dict[str, Any]) -> None:
+    """emodraw.json, and the model card (README.md) when `meta` has the training config the card describes."""
+    (folder / METADATA_FILE).write_text(json.dumps(meta, indent=1, default=str))
+    if "config" in meta:
+        (folder / CARD_FILE).write_text(model_card(meta, METADATA_FILE))
+
+
 def save_checkpoint(dest: Path, model, tokenizer, meta: dict[str, Any]) -> Path:
     """Write model + tokenizer + metadata + card atomically to `dest`."""
     meta = {
@@ -73,8 +86,7 @@ def save_checkpoint(dest: Path, model, tokenizer, meta: dict[str, Any]) -> Path:
     with manifested_folder(dest) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1, default=str))
-        (tmp / "README.md").write_text(model_card(meta, METADATA_FILE))
+        write_metadata(tmp, meta)
     return dest
 
 
@@ -109,36 +121,63 @@ def verify_checkpoint(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"{meta_path}: not valid JSON") from None
 
 
-def epoch_checkpoints(run_dir: Path) -> dict[int, Path]:
-    """{epoch: path} of a run folder's per-epoch checkpoints (only the last one unless --keep-every-epoch)."""
+def _complete_checkpoints(run_dir: Path) -> Iterator[Path]:
+    """The checkpoint folders of a run folder, without the half-written ones a crash can leave behind."""
     folder = Path(run_dir) / "checkpoints"
-    found: dict[int, Path] = {}
     if folder.is_dir():
         for path in folder.iterdir():
-            if is_leftover(path.name) or not path.is_dir() or not path.name.endswith("_checkpoint"):
-                continue
-            if "_epoch" in path.name:
-                epoch = path.name.rsplit("_epoch", 1)[1].split("_")[0]
-                if epoch.isdigit():
-                    found[int(epoch)] = path
+            if path.is_dir() and path.name.endswith("_checkpoint") and not is_leftover(path.name):
+                yield path
+
+
+def epoch_checkpoints(run_dir: Path) -> dict[int, Path]:
+    """{epoch: path} of a run folder's per-epoch checkpoints (only the last one unless --keep-every-epoch)."""
+    found: dict[int, Path] = {}
+    for path in _complete_checkpoints(run_dir):
+        if "_epoch" in path.name:
+            epoch = path.name.rsplit("_epoch", 1)[1].split("_")[0]
+            if epoch.isdigit():
+                found[int(epoch)] = path
     return dict(sorted(found.items()))
 
 
 def find_checkpoints(run_dir: Path) -> dict[str, Path]:
     """{'best': path, 'last': path} of a run folder (the highest epoch wins for 'last')."""
-    folder = Path(run_dir) / "checkpoints"
-    found: dict[str, Path] = {}
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.is_dir() and path.name.endswith("_best_checkpoint") and not is_leftover(path.name):
-                found["best"] = path
+    found = {"best": path for path in _complete_checkpoints(run_dir) if path.name.endswith("_best_checkpoint")}
     epochs = epoch_checkpoints(run_dir)
     if epochs:
         found["last"] = epochs[max(epochs)]
     return found
 
 
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin")
+def resolve_model_folder(path: str | Path) -> Path:
+    """A checkpoint folder as given, or the best checkpoint of a run folder."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint, export or run folder")
+    if path.is_dir() and (path / "checkpoints").is_dir():
+        found = find_checkpoints(path)
+        if "best" not in found and "last" not in found:
+            raise CheckpointError(f"{path}: the run folder holds no complete checkpoint")
+        return found.get("best", found.get("last"))
+    return path
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name if it has none), for one-line errors."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def load_tokenizer(folder: Path):
+    """The tokenizer saved in a checkpoint or export folder, read from local files only."""
+    from transformers import AutoTokenizer
+
+    from emodraw.modeling.backbones import quiet_transformers, register_heads
+
+    quiet_transformers()
+    register_heads()  # AutoTokenizer reads config.json, whose model type may be emodraw's mean-pooled one
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
 
 def load_torch_weights(path: Path):
@@ -149,7 +188,7 @@ def load_torch_weights(path: Path):
     import zipfile
 
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from emodraw.modeling.backbones import quiet_transformers, register_heads
 
@@ -165,9 +204,7 @@ def load_torch_weights(path: Path):
             f"code from a file ({detail.strip()[:160]})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch weights file ({str(exc).strip().splitlines()[0][:160]})"
-        ) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch weights file ({first_line(exc, 160)})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -181,18 +218,16 @@ def load_torch_weights(path: Path):
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         model = AutoModelForSequenceClassification.from_config(config)
         model.load_state_dict(state, strict=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tokenizer = load_tokenizer(folder)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path}: does not fit the config.json beside it ({str(exc).strip().splitlines()[0][:160]})"
-        ) from None
+        raise CheckpointError(f"{path}: does not fit the config.json beside it ({first_line(exc, 160)})") from None
     return model, tokenizer
 
 
 def load_checkpoint_folder(folder: Path):
     """Model, tokenizer and emodraw metadata of a checkpoint folder, after checking its manifest.
     Weights are read from safetensors only."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     from emodraw.modeling.backbones import quiet_transformers, register_heads
 
@@ -203,21 +238,41 @@ def load_checkpoint_folder(folder: Path):
     register_heads()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tokenizer = load_tokenizer(folder)
     except Exception as exc:  # safetensors, tokenizers and transformers each raise their own types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{folder}: cannot load ({first[:200]})") from None
+        raise CheckpointError(f"{folder}: cannot load ({first_line(exc)})") from None
     return model, tokenizer, meta
 
 
-def resolve_model_folder(path: str | Path) -> Path:
-    """A checkpoint folder as given, or the best checkpoint of a run folder."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint, export or run folder")
-    if path.is_dir() and (path / "checkpoints").is_dir():
-        found = find_checkpoints(path)
-        if "best" not in found and "last" not in found:
-            raise CheckpointError(f"{path}: the run folder holds no complete checkpoint")
-        return found.get("best", found.get("last"))
-    return path
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint read back for prediction: the model on the CPU in eval mode, its tokenizer, label
+    names in output order, the maximum length it was trained with, and its emodraw.json (empty for a
+    .pth file or a plain transformers folder)."""
+
+    model: Any
+    tokenizer: Any
+    labels: list[str]
+    max_length: int
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    """A checkpoint folder, a run folder (its best checkpoint) or a .pth file beside its config.json."""
+    path = resolve_model_folder(path)
+    if path.is_file():
+        if path.suffix not in PICKLE_SUFFIXES:
+            raise CheckpointError(
+                f"{path}: expected a checkpoint folder (model.safetensors + config.json) or a .pth file"
+            )
+        (model, tokenizer), meta = load_torch_weights(path), {}
+    else:
+        model, tokenizer, meta = load_checkpoint_folder(path)
+    model.eval()
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    # the length it was trained with; else what the tokenizer allows, at most BERT's 512 positions
+    max_length = int(meta.get("config", {}).get("max_length", 0)) or min(
+        getattr(tokenizer, "model_max_length", 512), 512
+    )
+    return LoadedCheckpoint(model, tokenizer, labels, max_length, path, meta)

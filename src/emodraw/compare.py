@@ -18,6 +18,7 @@ import yaml
 
 from emodraw.errors import EmodrawError
 from emodraw.hardware import cpu_name
+from emodraw.plots import comparison_chart
 
 TFIDF = "tfidf-svm"
 
@@ -171,7 +172,7 @@ def compare(
         rows.append(row)
     (out / "compare.json").write_text(json.dumps(rows, indent=1))
     (out / "compare.md").write_text(markdown(rows, cpu_name()))
-    chart(rows, out / "compare.png")
+    comparison_chart(rows, out / "compare.png")
     return rows
 
 
@@ -200,31 +201,8 @@ def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
         lines.append(f"| {r['model']} | " + " | ".join(f"{r['per_class_f1'][n] * 100:.2f}" for n in names) + " |")
     lines += [
         "",
-        f"CPU inference: batch 32, length-sorted, on {cpu}; scores on the test split, best-validation-loss checkpoint.",
+        f"CPU inference: batch 32, length-sorted, on {cpu}; "
+        "scores on the test split, best-validation-loss checkpoint.",
     ]
     return "\n".join(lines) + "\n"
 
-
-def chart(rows: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows) + 2), 4.5))
-    for offset, key, label in ((-0.2, "accuracy", "accuracy"), (0.2, "f1_macro", "macro F1")):
-        values = [r[key] * 100 for r in rows]
-        errors = [r[key + "_std"] * 100 for r in rows]
-        bars = ax.bar(x + offset, values, 0.4, yerr=errors, capsize=3, label=label)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
-    ax.set_xticks(x, [r["model"] for r in rows], rotation=15, ha="right")
-    low = min([r["f1_macro"] * 100 for r in rows] + [100])
-    ax.set_ylim(max(0, low - 10), 100)
-    ax.set_ylabel("% on test")
-    ax.set_title("emodraw compare")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -18,9 +18,10 @@ import torch
 
 from emodraw.checkpoints import manifested_folder
 from emodraw.errors import EmodrawError
-from emodraw.inference.onnx_runtime import EXPORT_META
+from emodraw.inference.classifier import Classifier, OnnxClassifier
+from emodraw.inference.evaluation import labelled_data
+from emodraw.inference.onnx_runtime import EXPORT_META, FP32_FILE, INT8_FILE
 
-FP32_FILE, INT8_FILE = "model.onnx", "model_int8.onnx"
 MIN_ARGMAX_AGREEMENT = 0.999  # fp32: the same label on >= 99.9 % of sentences
 MAX_INT8_DROP = 0.005  # int8: accuracy at most 0.5 pt below PyTorch's
 
@@ -75,6 +76,7 @@ def deduplicate_initializers(path: Path) -> int:
 def _export_fp32(model, path: Path, opset: int, sample: dict[str, torch.Tensor]) -> None:
     wrapped = _Logits(model).eval()
     args = (sample["input_ids"], sample["attention_mask"])
+    names = {"input_names": ["input_ids", "attention_mask"], "output_names": ["logits"]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters are chatty about tracing details
         try:
@@ -85,8 +87,7 @@ def _export_fp32(model, path: Path, opset: int, sample: dict[str, torch.Tensor])
                 str(path),
                 opset_version=opset,
                 dynamo=False,
-                input_names=["input_ids", "attention_mask"],
-                output_names=["logits"],
+                **names,
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "sequence"},
                     "attention_mask": {0: "batch", 1: "sequence"},
@@ -102,8 +103,7 @@ def _export_fp32(model, path: Path, opset: int, sample: dict[str, torch.Tensor])
                 str(path),
                 opset_version=max(opset, 18),
                 dynamo=True,
-                input_names=["input_ids", "attention_mask"],
-                output_names=["logits"],
+                **names,
                 dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
                 external_data=False,
             )
@@ -149,19 +149,13 @@ def export(
     log=print,
 ) -> dict[str, Any]:
     """Export, check parity on the validation set (or `data`), and write the folder atomically."""
-    from emodraw.data.splits import read_examples
-    from emodraw.inference.classifier import Classifier, OnnxClassifier
-
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise EmodrawError(f"--output {output}: not empty; choose a new folder")
     clf = Classifier.load(checkpoint, device="cpu", precision="fp32")
-    if isinstance(clf, OnnxClassifier):
+    if clf.backend == "onnx":
         raise EmodrawError(f"{checkpoint}: already an ONNX export")
-    path = Path(data) if data else clf.data_file("val")
-    examples = read_examples(path, labels=clf.labels, skip_invalid=True)
-    index = {name: i for i, name in enumerate(clf.labels)}
-    gold = [index[y] for y in examples.labels]
+    path, examples, gold = labelled_data(clf, "val", data, skip_invalid=True)
     reference = clf.logits(examples.texts)
 
     report: dict[str, Any] = {
@@ -191,8 +185,9 @@ def export(
             figures["bytes"] = (tmp / name).stat().st_size
             report[name] = figures
             log(
-                f"{name}: {figures['bytes'] / 2**20:.1f} MiB, same label on {figures['argmax_agreement'] * 100:.2f} % of "
-                f"{len(examples)} sentences, accuracy {figures['accuracy_onnx'] * 100:.2f} % (PyTorch {figures['accuracy_torch'] * 100:.2f} %), "
+                f"{name}: {figures['bytes'] / 2**20:.1f} MiB, "
+                f"same label on {figures['argmax_agreement'] * 100:.2f} % of {len(examples)} sentences, "
+                f"accuracy {figures['accuracy_onnx'] * 100:.2f} % (PyTorch {figures['accuracy_torch'] * 100:.2f} %), "
                 f"max score difference {figures['max_score_diff']:.2e}"
             )
             if name == FP32_FILE and figures["argmax_agreement"] < MIN_ARGMAX_AGREEMENT:

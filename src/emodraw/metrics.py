@@ -47,8 +47,8 @@ def compute_metrics(
     }
 
 
-def format_report(metrics: dict[str, Any]) -> str:
-    """A human-readable report: headline scores, then one line per class."""
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """The metrics of `compute_metrics` for people: headline scores, then one line per class."""
     lines = [
         f"n={metrics['n']}  accuracy={metrics['accuracy'] * 100:.2f}%  macro F1={metrics['f1_macro'] * 100:.2f}%  "
         f"weighted F1={metrics['f1_weighted'] * 100:.2f}%  avg loss={metrics['avg_loss']:.4f}",
@@ -59,3 +59,7 @@ def format_report(metrics: dict[str, Any]) -> str:
             f"{name:<12}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9d}"
         )
     return "\n".join(lines)
+
+
+# The name this had before emodraw.data.audit's `format_report` (an audit table) made it ambiguous.
+format_report = format_metrics

@@ -10,11 +10,16 @@ def model_card(meta: dict[str, Any], metadata_file: str) -> str:
     cfg, val = meta["config"], meta.get("validation", {})
     labels = ", ".join(f"{i} {name}" for i, name in enumerate(meta["label_names"]))
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in val.items() if isinstance(v, (int, float)))
+    # Cards written before the package was split say `import emodraw.pooling`: emodraw/pooling.py keeps that working.
     mean_note = (
         " after `import emodraw.modeling.pooling`, which registers this mean-pooled head (`--pooling mean`); "
         "without it transformers refuses the folder"
         if cfg.get("pooling") == "mean"
         else ""
+    )
+    recipe = (
+        f"experiment `{cfg['experiment']}`, {cfg['epochs']} epochs, batch size {cfg['batch_size']}, "
+        f"learning rate {cfg['learning_rate']}"
     )
     return f"""---
 library_name: transformers
@@ -35,7 +40,7 @@ Saved from: {meta["saved_from"]} (epoch {meta["epoch"]}).
 {rows}
 
 ## Training
-experiment `{cfg["experiment"]}`, {cfg["epochs"]} epochs, batch size {cfg["batch_size"]}, learning rate {cfg["learning_rate"]},
+{recipe},
 {cfg["portion"] * 100:g} % of the training data, seed {cfg["seed"]}, max length {cfg["max_length"]}.
 The full resolved configuration, data checksums and package versions are in `{metadata_file}`.
 

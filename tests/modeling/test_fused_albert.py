@@ -205,3 +205,28 @@ def test_a_bf16_residual_stream_is_bf16_and_stays_close_to_autocast():
 def test_unknown_options_are_refused(option):
     with pytest.raises(ValueError, match=option):
         _models(**{option: "fp8"})
+
+
+def test_compile_layers_finds_each_encoder_layer_once():
+    """speedups.compile_layers marks the repeated blocks (compiled lazily, on their first call): ALBERT's
+    one shared layer, and each of BERT's layers."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from emodraw.modeling.speedups import compile_layers
+
+    albert, _ = _models(layers=3)
+    bert = BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32)
+    )
+    assert compile_layers(albert) == 1 and compile_layers(bert) == 3
+
+
+def test_install_leaves_other_encoders_alone():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from emodraw.modeling import fused_albert
+
+    bert = BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    )
+    assert fused_albert.install(bert) == 0

@@ -14,9 +14,24 @@ TEXT = "i feel wonderful today"
 
 
 def start_server(checkpoint, *options):
-    from emodraw.serve.app import spawn_server
+    from emodraw.serve import spawn_server
 
     return spawn_server(checkpoint, *options, timeout_s=30)
+
+
+def test_the_server_names_import_from_the_package_and_from_app():
+    import emodraw.serve as package
+    import emodraw.serve.app as app
+
+    for name in ("serve", "create_app", "ServeOptions", "spawn_server"):  # cli.py and benchmarks use these
+        assert getattr(package, name) is getattr(app, name)
+
+
+def test_the_batching_window_follows_the_backend_unless_given():
+    from emodraw.serve import ServeOptions
+
+    assert ServeOptions().window_ms("pytorch") == 2.0 and ServeOptions().window_ms("onnx") == 0.0
+    assert ServeOptions(batch_window_ms=5).window_ms("onnx") == 5
 
 
 @pytest.fixture(scope="module")

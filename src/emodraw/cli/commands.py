@@ -167,7 +167,7 @@ def cmd_adapt(cfg: AdaptConfig) -> int:
 )
 def cmd_evaluate(cfg: EvaluateConfig) -> int:
     from emodraw.inference.evaluation import evaluate
-    from emodraw.metrics import format_report
+    from emodraw.metrics import format_metrics
 
     metrics = evaluate(
         cfg.checkpoint,
@@ -183,7 +183,7 @@ def cmd_evaluate(cfg: EvaluateConfig) -> int:
         print(json.dumps(metrics))
     else:
         print(f"{metrics['checkpoint']} on {metrics['data']}")
-        print(format_report(metrics))
+        print(format_metrics(metrics))
     return 0
 
 

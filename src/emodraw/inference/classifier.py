@@ -15,14 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from emodraw.checkpoints import (
-    PICKLE_SUFFIXES,
-    load_checkpoint_folder,
-    load_torch_weights,
-    resolve_model_folder,
-)
+from emodraw.checkpoints import first_line, load_checkpoint, load_tokenizer, resolve_model_folder
 from emodraw.errors import CheckpointError
-from emodraw.inference.onnx_runtime import is_export, open_session, read_export_meta, session_logits
+from emodraw.hardware import pick_device, set_threads, use_bf16
+from emodraw.inference.onnx_runtime import FP32_FILE, is_export, open_session, read_export_meta, session_logits
+from emodraw.modeling.batching import encode, predict_logits
 
 
 class Classifier:
@@ -51,50 +48,30 @@ class Classifier:
         self.bf16, self.max_length, self.path = bf16, max_length, path
 
     @classmethod
-    def load(
-        cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int = 0
-    ) -> Classifier:
+    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int = 0) -> Classifier:
         """A checkpoint folder, a run folder (its best checkpoint), an export folder (ONNX) or a .pth file."""
-        from emodraw.hardware import pick_device, set_threads, use_bf16
-
         folder = resolve_model_folder(path)
         if is_export(folder):
             return OnnxClassifier.load(folder, threads=threads)
         set_threads(threads)
-        if folder.is_file():
-            if folder.suffix not in PICKLE_SUFFIXES:
-                raise CheckpointError(
-                    f"{folder}: expected a checkpoint folder (model.safetensors + config.json) or a .pth file"
-                )
-            (model, tokenizer), meta = load_torch_weights(folder), {}
-        else:
-            model, tokenizer, meta = load_checkpoint_folder(folder)
         dev = pick_device(device)
-        model.to(dev).eval()
-        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        max_length = int(meta.get("config", {}).get("max_length", 0)) or min(
-            getattr(tokenizer, "model_max_length", 512), 512
-        )
+        loaded = load_checkpoint(folder)
         return cls(
-            model,
-            tokenizer,
-            labels,
-            meta=meta,
+            loaded.model.to(dev),
+            loaded.tokenizer,
+            loaded.labels,
+            meta=loaded.meta,
             device=dev,
             bf16=use_bf16(precision, dev),
-            max_length=max_length,
-            path=folder,
+            max_length=loaded.max_length,
+            path=loaded.path,
         )
 
     # -- core -------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]):
-        from emodraw.modeling.batching import encode
-
         return encode(self.tokenizer, list(texts), max_length=self.max_length).to(self.device)
 
     def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
-        from emodraw.modeling.batching import predict_logits
-
         return predict_logits(self.model, encoded, batch_size, self.device, self.bf16).numpy()
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -150,17 +127,14 @@ class OnnxClassifier(Classifier):
 
     @classmethod
     def load(cls, path: str | Path, *, variant: str | None = None, threads: int = 0, **_ignored) -> OnnxClassifier:
-        from transformers import AutoTokenizer
-
-        from emodraw.modeling.backbones import quiet_transformers, register_heads
-
         folder = Path(path)
         meta = read_export_meta(folder)
-        name = variant or meta.get("default", "model.onnx")
+        name = variant or meta.get("default", FP32_FILE)
         session = open_session(folder / name, threads)
-        quiet_transformers()
-        register_heads()
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        try:
+            tokenizer = load_tokenizer(folder)
+        except Exception as exc:  # tokenizers and transformers each raise their own types
+            raise CheckpointError(f"{folder}: cannot load the tokenizer ({first_line(exc)})") from None
         clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=int(meta["max_length"]), path=folder)
         clf.variant = name
         return clf

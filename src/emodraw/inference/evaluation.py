@@ -6,7 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from emodraw.inference.classifier import Classifier
 from emodraw.metrics import compute_metrics
+
+
+def labelled_data(classifier: Classifier, split: str, data: str | Path | None = None, *, skip_invalid: bool = False):
+    """(path, examples, gold label ids) to score `classifier` on: the file `data`, or else the file of
+    `split` it was trained with; the ids follow the classifier's label order."""
+    from emodraw.data.splits import read_examples
+
+    path = Path(data) if data else classifier.data_file(split)
+    examples = read_examples(path, skip_invalid=skip_invalid, labels=classifier.labels)
+    index = {name: i for i, name in enumerate(classifier.labels)}
+    return path, examples, [index[y] for y in examples.labels]
 
 
 def evaluate(
@@ -19,14 +31,8 @@ def evaluate(
     **load_options,
 ) -> dict[str, Any]:
     """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on."""
-    from emodraw.data.splits import read_examples
-    from emodraw.inference.classifier import Classifier
-
     classifier = Classifier.load(checkpoint, **load_options)
-    path = Path(data) if data else classifier.data_file(split)
-    examples = read_examples(path, skip_invalid=skip_invalid, labels=classifier.labels)
-    index = {name: i for i, name in enumerate(classifier.labels)}
-    logits = classifier.logits(examples.texts, batch_size=batch_size)
-    metrics = compute_metrics(logits, [index[y] for y in examples.labels], classifier.labels)
+    path, examples, gold = labelled_data(classifier, split, data, skip_invalid=skip_invalid)
+    metrics = compute_metrics(classifier.logits(examples.texts, batch_size=batch_size), gold, classifier.labels)
     metrics.update({"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped})
     return metrics

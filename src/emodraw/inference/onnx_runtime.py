@@ -2,7 +2,8 @@
 
 An export folder holds `model.onnx` (and `model_int8.onnx`), the tokenizer, config.json and
 EXPORT_META (labels, maximum length, which model file is the default, parity figures).
-`emodraw.export` writes such folders; `Classifier.load` reads them through this module.
+`emodraw.export` writes such folders with the names defined here; `Classifier.load` reads them
+(as an `OnnxClassifier`) through this module.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from emodraw.checkpoints import first_line
 from emodraw.errors import CheckpointError
 from emodraw.modeling.batching import Encoded, sorted_batches
 
 EXPORT_META = "emodraw_export.json"
+FP32_FILE, INT8_FILE = "model.onnx", "model_int8.onnx"
 
 
 def is_export(folder: Path) -> bool:
@@ -42,7 +45,7 @@ def open_session(model_file: Path, threads: int = 0):
     try:
         return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
-        raise CheckpointError(f"{model_file}: cannot load ({str(exc).splitlines()[0][:200]})") from None
+        raise CheckpointError(f"{model_file}: cannot load ({first_line(exc)})") from None
 
 
 def session_logits(session, encoded: Encoded, batch_size: int, n_labels: int) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""The low-level pieces shared by training and prediction: device and precision choice, tokenising
-once into one padded tensor, length-bucketed batch plans, and a fast inference pass.
+"""The low-level pieces shared by training and prediction: tokenising once into one padded tensor,
+length-bucketed batch plans, and a fast inference pass (device and precision: emodraw.hardware).
 
 Why one padded tensor: slicing `ids[idx, :L]` on the device costs no host work per step and no
 host-device copy, and `L` (the longest sentence in the batch) is known on the host from `lengths`,

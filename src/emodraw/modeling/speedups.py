@@ -26,7 +26,17 @@ def compile_layers(model: torch.nn.Module) -> int:
     for module in model.modules():
         if isinstance(module, torch.nn.ModuleList):
             for layer in module:
-                if type(layer).__name__.endswith("Layer"):
+                if _is_encoder_layer(layer):
                     layer.compile(dynamic=True)
                     count += 1
     return count
+
+
+def _is_encoder_layer(module: torch.nn.Module) -> bool:
+    """One block of an encoder's stack. transformers marks these as GradientCheckpointingLayer (BertLayer,
+    RobertaLayer, DistilBERT's TransformerBlock, ...); ALBERT's shared AlbertLayer predates the marker.
+    A model whose layers carry neither is not compiled: it runs eagerly, with the same results."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+    from transformers.models.albert.modeling_albert import AlbertLayer
+
+    return isinstance(module, (GradientCheckpointingLayer, AlbertLayer))
