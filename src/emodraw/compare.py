@@ -205,4 +205,3 @@ def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
         "scores on the test split, best-validation-loss checkpoint.",
     ]
     return "\n".join(lines) + "\n"
-
