@@ -62,4 +62,3 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 
 
 # The name this had before emodraw.data.audit's `format_report` (an audit table) made it ambiguous.
-format_report = format_metrics

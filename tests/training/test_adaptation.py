@@ -226,18 +226,18 @@ def test_a_process_that_cannot_see_the_adapted_backbone_says_so(tmp_path, monkey
     from helpers.tiny_data import TINY_OPTIONS
 
     from emodraw.errors import EmodrawError
-    from emodraw.training import trainer as training
+    from emodraw.training import task_adaptation, trainer
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("EMODRAW_CACHE", str(cache))
-    # the run folder is broadcast too: only the adapted backbone's path (in the cache) is replaced
+    # what the other processes receive as the adapted backbone's path: one in a cache they do not share
     monkeypatch.setattr(
-        training,
-        "_broadcast_path",
+        task_adaptation,
+        "broadcast_path",
         lambda accelerator, path: tmp_path / "elsewhere" if cache in path.parents else path,
     )
     with pytest.raises(EmodrawError, match="EMODRAW_CACHE"):
-        training.train(
+        trainer.train(
             model=str(tiny_bert),
             data_dir=str(small_data),
             output_dir=str(tmp_path / "run"),

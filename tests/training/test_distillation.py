@@ -170,16 +170,17 @@ def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_t
         import sys, torch
         from emodraw.config import TrainConfig
         from emodraw.training.distillation import teacher_targets
-        from emodraw.training.trainer import Trainer
+        from emodraw.training.trainer import trainer_class
 
-        cfg = TrainConfig(model={str(tiny_albert)!r}, data_dir={str(small_data)!r}, distill_from={str(tiny_run.run_dir)!r},
-                          precision="fp32", plots=False, output_dir={str(tmp_path / "run")!r})
+        cfg = TrainConfig(model={str(tiny_albert)!r}, data_dir={str(small_data)!r},
+                          distill_from={str(tiny_run.run_dir)!r}, precision="fp32", plots=False,
+                          output_dir={str(tmp_path / "run")!r})
         shares = []
-        trainer = Trainer(cfg, progress=False, log=lambda m: shares.append(m))
+        trainer = trainer_class(cfg)(cfg, progress=False, log=lambda m: shares.append(m))
         alone = teacher_targets(cfg.distill_from, trainer.splits.train.texts, trainer.splits.label_names,
                                 temperature=cfg.distill_temperature, device=torch.device("cpu"), precision="fp32",
                                 batch_size=64, log=lambda m: None)
-        torch.testing.assert_close(trainer.soft_targets.cpu(), alone)
+        torch.testing.assert_close(trainer.sentence_inputs["soft_targets"].cpu(), alone)
         if trainer.main:
             scored = [m for m in shares if "scored" in m]
             open(sys.argv[1], "w").write(f"{{trainer.world}} {{len(alone)}} {{scored[0]}}")

@@ -45,8 +45,6 @@ ADAPT_MANIFEST = "adapt.json"
 _MLM_HEADS = ("cls", "predictions", "lm_head")
 
 
-
-
 def read_sentences(cfg: AdaptConfig) -> tuple[list[str], list[str], list[str]]:
     """(training sentences, held-out sentences for the MLM loss report, source descriptions).
 
@@ -199,7 +197,8 @@ def adapt_sentences(
             }
         )
         log(
-            f"adapt: {len(texts):,} sentences, {cfg.epochs} epochs; held-out masked-LM loss before: {history[0]['held_out_loss']:.4f}"
+            f"adapt: {len(texts):,} sentences, {cfg.epochs} epochs; "
+            f"held-out masked-LM loss before: {history[0]['held_out_loss']:.4f}"
         )
     started = time.perf_counter()
     epoch = 0
@@ -256,7 +255,8 @@ def adapt_sentences(
     missing, unexpected = base.load_state_dict(mlm_model.base_model.state_dict(), strict=False)
     if unexpected or any("pooler" not in key for key in missing):
         raise ConfigError(
-            f"adapt: the masked-LM encoder does not match the backbone (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            f"adapt: the masked-LM encoder does not match the backbone "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     manifest = {
         "adapted_from": cfg.model,

@@ -6,6 +6,9 @@ one model costs. (On the emotion data, three seeds of `offline-full` averaged we
 on validation, and distilling from them gained nothing: docs/RESULTS.md, round 4.) The teachers are
 scored once, on the training sentences only, before training starts (validation and test are never
 shown to them here).
+
+Here: `teacher_targets` (the teachers' distribution per training sentence), `Distillation` (the Trainer's
+part: those targets go to every step) and `distillation_loss` (the step's extra term, in steps.py).
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from emodraw.errors import ConfigError
+from emodraw.training.distributed import gather_rows
+from emodraw.training.saved_model import SavedModel
 
 
 def teacher_paths(spec: str) -> list[Path]:
@@ -30,8 +36,9 @@ def teacher_paths(spec: str) -> list[Path]:
 
 
 def trained_on(teacher) -> set[str]:
-    """The sentences a teacher's checkpoint records training on (each file checked against its hash):
-    its training file, and its validation file too when it was trained with --train-on-val."""
+    """The sentences a teacher's checkpoint records training on (each file checked against its hash): its
+    training file, and its validation file too when it was trained with --train-on-val. `teacher`: anything
+    with the checkpoint's `meta` (emodraw.json) and `path`, as a SavedModel."""
     from emodraw.data.splits import read_examples
     from emodraw.files import file_sha256
 
@@ -67,13 +74,11 @@ def teacher_targets(
     trained on different folds of the data), so the targets are out-of-sample predictions rather
     than a teacher's memory of the label; a sentence every teacher trained on gets all teachers' mean.
     """
-    from emodraw.inference.classifier import Classifier
-
     paths = teacher_paths(spec)
     everyone = torch.zeros(len(texts), len(label_names))
     unseen_sum, unseen_count = torch.zeros_like(everyone), torch.zeros(len(texts))
     for path in paths:
-        teacher = Classifier.load(path, device=device.type, precision=precision)
+        teacher = SavedModel.load(path, device=device, precision=precision)
         if sorted(teacher.labels) != sorted(label_names):
             raise ConfigError(
                 f"--distill-from: {path} predicts {teacher.labels}, the training data has {list(label_names)}"
@@ -100,7 +105,8 @@ def teacher_targets(
     covered = unseen_count > 0
     if not covered.all():
         log(
-            f"distillation: {int((~covered).sum())} sentences were in every teacher's training data; they get all teachers' mean"
+            f"distillation: {int((~covered).sum())} sentences were in every teacher's training data; "
+            "they get all teachers' mean"
         )
     return torch.where(covered[:, None], unseen_sum / unseen_count.clamp(min=1)[:, None], mean)
 
@@ -113,3 +119,30 @@ def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor, tempe
     log_student = torch.log_softmax(student_logits / temperature, dim=-1)
     kl = torch.nn.functional.kl_div(log_student, targets, reduction="none").sum(-1)
     return kl * temperature**2
+
+
+class Distillation:
+    """--distill-from, as a part of the Trainer (trainer.trainer_class puts it before Trainer in the class's
+    bases): every training step also gets the teachers' distribution of its sentences, as `soft_targets`."""
+
+    def _sentence_inputs(self) -> dict[str, torch.Tensor]:
+        """The teachers' mean distribution per training sentence, on the device. Each process scores a share
+        of the sentences and the shares are gathered, so several processes split the teachers' work instead
+        of each repeating all of it."""
+        inputs = super()._sentence_inputs()
+        cfg = self.config
+        texts = self.splits.train.texts
+        share = np.arange(self.rank, len(texts), self.world)
+        targets = teacher_targets(
+            cfg.distill_from,
+            [texts[i] for i in share],
+            self.splits.label_names,
+            temperature=cfg.distill_temperature,
+            device=self.device,
+            precision=cfg.precision,
+            batch_size=self.eval_batch_size,
+            cross_fit=cfg.distill_cross_fit,
+            log=self.log if self.main else (lambda _message: None),
+        )
+        inputs["soft_targets"] = gather_rows(self.accelerator, share, targets, len(texts)).to(self.device)
+        return inputs

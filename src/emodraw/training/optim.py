@@ -1,12 +1,16 @@
-"""AdamW parameter groups (weight decay, layer-wise learning-rate decay) and class weights."""
+"""A run's optimisation: AdamW parameter groups (weight decay, layer-wise learning-rate decay), class weights,
+and the optimiser, schedule, weight average and training step they make up (`build_optimisation`)."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
+
+from emodraw.training.ema import WeightAverage
+from emodraw.training.steps import EagerStep, GraphedStep
 
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
 
@@ -62,3 +66,49 @@ def class_weights(labels: Sequence[int], n_classes: int, mode: str) -> torch.Ten
     weights = 1.0 / n if mode == "balanced" else 1.0 / n.sqrt()
     present = torch.tensor([float(counts.get(c, 0)) for c in range(n_classes)])
     return weights * present.sum() / (weights * present).sum()
+
+
+def build_optimisation(
+    model,
+    config,
+    *,
+    unwrapped,
+    device: torch.device,
+    bf16: bool,
+    world: int,
+    steps_per_epoch: int,
+    train_labels: Sequence[int],
+    n_classes: int,
+    log: Callable[[str], None],
+):
+    """(optimizer, scheduler, weight average or None, step) for `model` (DDP-wrapped or not; `unwrapped` is
+    the model itself) trained with TrainConfig `config`. The step is a CUDA-graphed one where it can be."""
+    from transformers import get_linear_schedule_with_warmup
+
+    graphs = config.cuda_graphs and device.type == "cuda" and world == 1
+    groups = parameter_groups(unwrapped, config.learning_rate, config.weight_decay, config.layer_lr_decay)
+    optimizer = make_optimizer(groups, device, graphs)
+    total = steps_per_epoch * config.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    # Base rates as host floats: with device-tensor rates each scheduler step would otherwise
+    # compute on (and copy between) device tensors.
+    scheduler.base_lrs = [float(lr) for lr in scheduler.base_lrs]
+    weights = class_weights(train_labels, n_classes, config.class_weights)
+    ema = WeightAverage(unwrapped.parameters(), config.ema_decay) if config.ema_decay > 0 else None
+    common = dict(
+        device=device,
+        bf16=bf16,
+        max_grad_norm=config.max_grad_norm,
+        label_smoothing=config.label_smoothing,
+        world=world,
+        rdrop_alpha=config.rdrop_alpha,
+        ema=ema,
+        class_weights=None if weights is None else weights.to(device),
+        distill_alpha=config.distill_alpha,
+        distill_temperature=config.distill_temperature,
+    )
+    if graphs:
+        step = GraphedStep(model, optimizer, batch_size=config.batch_size, log=log, **common)
+    else:
+        step = EagerStep(model, optimizer, **common)
+    return optimizer, scheduler, ema, step

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from emodraw.checkpoints import manifested_folder, verify_checkpoint
-from emodraw.errors import CheckpointError
+from emodraw.errors import CheckpointError, EmodrawError
 
 STATE_DIR = "state"
 
@@ -126,4 +126,18 @@ def load_state(run_dir: Path, *, model, optimizer, scheduler) -> dict[str, Any]:
     version, internal, gauss = rng["python"]
     random.setstate((version, tuple(internal), gauss))
     info["extra_tensors"] = {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return info
+
+
+def restore_state(run_dir: Path, *, model, optimizer, scheduler, ema=None) -> dict[str, Any]:
+    """--resume: load_state, plus the weight average (`ema`, a WeightAverage) when the run keeps one; the
+    progress dict that was saved (epoch, best_loss, best_epoch, bad_epochs)."""
+    if not has_state(run_dir):
+        raise EmodrawError(f"--resume {run_dir}: no saved training state (it ends after the first epoch)")
+    info = load_state(run_dir, model=model, optimizer=optimizer, scheduler=scheduler)
+    if ema is not None:
+        try:
+            ema.load_state_tensors(info["extra_tensors"])
+        except KeyError as exc:
+            raise EmodrawError(f"--resume {run_dir}: {exc.args[0]}") from None
     return info
