@@ -59,6 +59,3 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"{name:<12}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9d}"
         )
     return "\n".join(lines)
-
-
-# The name this had before emodraw.data.audit's `format_report` (an audit table) made it ambiguous.
