@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from emodraw.inference import streaming as stream
 
 
@@ -75,3 +77,87 @@ def test_bad_output_suffix_is_refused(tiny_run, tmp_path):
         tiny_run.checkpoints["best"], "--file", tmp_path / "x.txt", "--output", tmp_path / "o.parquet"
     )
     assert result.returncode == 2 and "use a .jsonl or .csv file" in result.stderr
+
+
+class StrictClassifier:
+    """A stand-in that refuses what the real tokenizer refuses: a text that cannot be encoded as UTF-8."""
+
+    labels = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def details(self, texts, batch_size=64):
+        for text in texts:
+            text.encode("utf-8")  # the tokenizer's TypeError, as the UnicodeEncodeError it stands for
+        self.seen += texts
+        return [{"label": "joy", "scores": {n: 1 / 6 for n in self.labels}, "truncated": False} for _ in texts]
+
+
+def test_a_surrogate_line_is_skipped_and_nothing_around_it_is_lost(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps({"text": f"sentence {i}" + (" \ud800" if i == 700 else "")}) for i in range(1, 1201)]
+    src.write_text("\n".join(lines) + "\n")
+    clf, out = StrictClassifier(), tmp_path / "out.jsonl"
+    assert stream.predict_stream(clf, file=str(src), output=str(out)) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [i for i in range(1, 1201) if i != 700]
+    err = capsys.readouterr().err
+    assert f"{src}:700: text has a lone surrogate U+D800 at character 14 (not valid Unicode) (skipped)" in err
+    assert "predicted 1199 text(s), skipped 1 bad line(s)" in err
+
+
+def test_argument_texts_are_checked_like_lines(tmp_path, capsys):
+    # sys.argv carries undecodable bytes as lone surrogates (surrogateescape): b"\xff" arrives as "\udcff".
+    clf = StrictClassifier()
+    assert stream.predict_stream(clf, texts=["i feel good", "bad \udcff byte", "nul\x00", " ", "i am sad"]) == 0
+    assert clf.seen == ["i feel good", "i am sad"]
+    err = capsys.readouterr().err.splitlines()
+    assert err[:3] == [
+        "argument:2: text has a lone surrogate U+DCFF at character 5 (not valid Unicode) (skipped)",
+        "argument:3: text has a NUL character at character 4 (binary data, or UTF-16 text?) (skipped)",
+        "argument:4: missing or empty text (skipped)",
+    ]
+
+
+def test_utf16_input_is_refused_before_any_output(tmp_path):
+    from emodraw.errors import DataError
+
+    src = tmp_path / "in.txt"
+    src.write_bytes("i feel good\ni am sad\n".encode("utf-16"))
+    out = tmp_path / "out.csv"
+    with pytest.raises(DataError) as info:
+        stream.predict_stream(StrictClassifier(), file=str(src), output=str(out))
+    assert str(info.value) == f"{src}:1: UTF-16 text (a byte-order mark FF FE): save the file as UTF-8"
+    assert not out.exists()
+
+
+def test_hostile_inputs_through_the_command(tiny_run, tmp_path):
+    """The real tokenizer: undecodable argument bytes and a UTF-16 file, each one line, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "emodraw.cli", "predict", str(tiny_run.checkpoints["best"]), "i am happy", b"bad \xff"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert "argument:2: text has a lone surrogate U+DCFF at character 5 (not valid Unicode) (skipped)" in result.stderr
+
+    src = tmp_path / "in.txt"
+    src.write_bytes("i feel good\n".encode("utf-16"))
+    result = run_predict(tiny_run.checkpoints["best"], "--file", src)
+    assert result.returncode == 2 and result.stdout == ""
+    assert (
+        result.stderr
+        == f"emodraw predict: error: {src}:1: UTF-16 text (a byte-order mark FF FE): save the file as UTF-8\n"
+    )
+
+
+def test_an_overlong_argument_is_skipped_like_an_overlong_line(monkeypatch, capsys):
+    from emodraw.data import records
+
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", 10)
+    clf = StrictClassifier()
+    stream.predict_stream(clf, texts=["short", "é" * 6])  # 12 bytes in UTF-8
+    assert clf.seen == ["short"]
+    assert "argument:2: record longer than 10 bytes (skipped)" in capsys.readouterr().err

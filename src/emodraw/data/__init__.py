@@ -5,7 +5,16 @@ The bottom layer: it imports only emodraw.errors, emodraw.files, emodraw.console
 library, never the modeling, training or inference code.
 """
 
-from emodraw.data.records import FORMATS, Record, data_format, open_data_file, read_records
+from emodraw.data.records import (
+    FORMATS,
+    MAX_RECORD_BYTES,
+    Record,
+    data_format,
+    open_data_file,
+    read_records,
+    text_problem,
+    text_records,
+)
 from emodraw.data.splits import (
     EMOTIONS,
     Examples,
@@ -22,6 +31,7 @@ from emodraw.data.splits import (
 __all__ = [
     "EMOTIONS",
     "FORMATS",
+    "MAX_RECORD_BYTES",
     "Examples",
     "Record",
     "Splits",
@@ -35,4 +45,6 @@ __all__ = [
     "read_records",
     "resolve_data_files",
     "stratified_portion",
+    "text_problem",
+    "text_records",
 ]

@@ -37,8 +37,14 @@ def audit_splits(splits: Splits, *, max_examples: int = 20) -> dict[str, Any]:
         for key, label, line in zip(keys[name], examples.labels, examples.lines):
             where[key][name].append([label, line])
 
+    # Each sentence's label set per split, built once: rebuilding it at every occurrence made the audit
+    # quadratic in repeats (20,000 copies of one sentence took seconds, a million lines minutes).
+    label_sets = {
+        key: {name: {label for label, _ in places} for name, places in found.items()} for key, found in where.items()
+    }
+
     def labels_in(key: str, name: str) -> set[str]:
-        return {label for label, _ in where[key].get(name, ())}
+        return label_sets[key].get(name, set())
 
     report: dict[str, Any] = {}
     for position, (name, examples) in enumerate(present.items()):
@@ -57,9 +63,7 @@ def audit_splits(splits: Splits, *, max_examples: int = 20) -> dict[str, Any]:
         report[name] = entry
 
     conflicts = [
-        {"text": key, **found}
-        for key, found in where.items()
-        if len({label for places in found.values() for label, _ in places}) > 1
+        {"text": key, **found} for key, found in where.items() if len(set().union(*label_sets[key].values())) > 1
     ]
     report["conflicting_sentences"] = len(conflicts)
     report["conflicts"] = conflicts[:max_examples]

@@ -55,7 +55,7 @@ def read_examples(path: str | Path, *, skip_invalid: bool = False, labels: Itera
     fmt = data_format(path)
     out = Examples(str(path))
     with open_data_file(path) as handle:
-        for record in read_records(handle, fmt, labels=labels):
+        for record in read_records(handle, fmt, labels=labels, source=path):
             if record.problem:
                 if not skip_invalid:
                     raise DataError(path, record.line, record.problem)

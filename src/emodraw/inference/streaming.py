@@ -1,20 +1,23 @@
 """`emodraw predict` over arguments, stdin or a big file: read a chunk, predict it, write it.
 
 Memory stays bounded by the chunk size whatever the file size. A bad input line (invalid UTF-8, an
-empty text, broken JSON) is reported on stderr with its number and skipped; the run goes on. Files are
-read by emodraw.data.records, as training reads them, so a line is the same text and has the same number
-and the same problem in both.
+empty text, broken JSON, a text the tokenizer cannot take, a record past the size limit) is reported on
+stderr with its number and skipped; the run goes on. Files are read by emodraw.data.records, as training
+reads them, so a line is the same text and has the same number and the same problem in both; argument
+texts get the same checks, numbered by their position. Only an input refused whole (a UTF-16 file) is an
+error, raised before the output is opened.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import sys
 from pathlib import Path
 from typing import IO
 
-from emodraw.data.records import EMPTY_TEXT, FORMATS, Record, read_records
+from emodraw.data.records import FORMATS, read_records, text_records
 from emodraw.errors import EmodrawError
 
 CHUNK = 512
@@ -51,21 +54,10 @@ def predict_stream(
     as_json: bool = False,
     batch_size: int = 64,
 ) -> int:
-    from tqdm import tqdm
-
-    if output:
-        suffix = Path(output).suffix.lower()
-        if suffix not in (".jsonl", ".csv"):
-            raise EmodrawError(f"--output {output}: use a .jsonl or .csv file")
-        out = open(output, "w", encoding="utf-8", newline="")
-        writer = _Writer(out, suffix[1:], clf.labels)
-    else:
-        out = sys.stdout
-        writer = _Writer(out, "json" if as_json else "plain", clf.labels)
-
+    if output and Path(output).suffix.lower() not in (".jsonl", ".csv"):
+        raise EmodrawError(f"--output {output}: use a .jsonl or .csv file")
     if texts:
-        records = (Record(i, t, problem="" if t.strip() else EMPTY_TEXT) for i, t in enumerate(texts, start=1))
-        source, total, handle = "argument", None, None
+        records, source, total, handle = text_records(texts), "argument", None, None
     else:
         if file:
             path = Path(file)
@@ -77,8 +69,27 @@ def predict_stream(
                 raise EmodrawError("no texts: give them as arguments, with --file, or on stdin")
             handle, source, total, kind = sys.stdin.buffer, "stdin", None, ".txt"
         # Any other suffix (.log, none) is read as plain lines of text, as stdin is.
-        records = read_records(handle, kind if kind in FORMATS else ".txt", labelled=False, labels=clf.labels)
+        fmt = kind if kind in FORMATS else ".txt"
+        records = read_records(handle, fmt, labelled=False, labels=clf.labels, source=source)
+    try:
+        # The first record is read before the output is opened: an input refused whole leaves no output behind.
+        first = next(records, None)
+        records = itertools.chain([] if first is None else [first], records)
+        return _predict_records(clf, records, source, total, output, as_json, batch_size)
+    finally:
+        if handle is not None and handle is not sys.stdin.buffer:
+            handle.close()
 
+
+def _predict_records(clf, records, source: str, total: int | None, output, as_json, batch_size) -> int:
+    from tqdm import tqdm
+
+    if output:
+        out = open(output, "w", encoding="utf-8", newline="")
+        writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels)
+    else:
+        out = sys.stdout
+        writer = _Writer(out, "json" if as_json else "plain", clf.labels)
     bar = tqdm(
         total=total,
         unit="B",
@@ -116,8 +127,6 @@ def predict_stream(
             flush()
     finally:
         bar.close()
-        if handle is not None and handle is not sys.stdin.buffer:
-            handle.close()
         if output:
             out.close()
     if output or skipped:
