@@ -89,7 +89,7 @@ def predicted(capsys, monkeypatch, tmp_path, path=None, stdin: bytes | None = No
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(trickle(stdin)))
     clf, out = FakeClassifier(), tmp_path / "out.jsonl"
     capsys.readouterr()
-    streaming.predict_stream(clf, file=str(path) if path else None, output=str(out))
+    streaming.predict_stream(clf, file=str(path) if path else None, output=str(out), force=True)
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert clf.seen == [row["text"] for row in rows]
     reported = [line for line in capsys.readouterr().err.splitlines() if line.endswith(" (skipped)")]

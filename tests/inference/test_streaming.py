@@ -1,12 +1,15 @@
 """`emodraw predict --file ... --output ...`: big inputs, bad lines skipped with their numbers."""
 
 import csv
+import errno
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+from emodraw.errors import EmodrawError
 from emodraw.inference import streaming as stream
 
 
@@ -161,3 +164,152 @@ def test_an_overlong_argument_is_skipped_like_an_overlong_line(monkeypatch, caps
     stream.predict_stream(clf, texts=["short", "é" * 6])  # 12 bytes in UTF-8
     assert clf.seen == ["short"]
     assert "argument:2: record longer than 10 bytes (skipped)" in capsys.readouterr().err
+
+
+# --output: never the input, never a silent overwrite, never a half-written file (issue "Hostile input and faults").
+
+
+def assert_one_line_error(result, message):
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == f"emodraw predict: error: {message}\n"
+
+
+def no_temporaries(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_output_equal_to_the_input_is_refused(tiny_run, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "i feel good"}\n{"text": "i am sad"}\n')
+    before = src.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(src)
+    ckpt = tiny_run.checkpoints["best"]
+    # The same path, the same file by another spelling (./x against x), and through a symlink.
+    for file, output in [(src, src), ("in.jsonl", "./in.jsonl"), (src, tmp_path / "link.jsonl")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "emodraw.cli", "predict", str(ckpt), "--file", str(file), "--output", str(output)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert_one_line_error(result, f"{output}: is the input file; choose another --output")
+        assert src.read_bytes() == before
+    with open(src, "rb") as stdin:  # `emodraw predict CKPT --output in.jsonl < in.jsonl`
+        result = subprocess.run(
+            [sys.executable, "-m", "emodraw.cli", "predict", str(ckpt), "--output", str(src)],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+        )
+    assert_one_line_error(result, f"{src}: is the input file; choose another --output")
+    assert src.read_bytes() == before
+
+
+def test_a_hard_link_to_the_input_is_refused_even_with_force(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "i feel good"}\n')
+    os.link(src, tmp_path / "other.jsonl")
+    clf = StrictClassifier()
+    with pytest.raises(EmodrawError, match="is the input file"):
+        stream.predict_stream(clf, file=str(src), output=str(tmp_path / "other.jsonl"), force=True)
+    assert clf.seen == [] and src.read_text() == '{"text": "i feel good"}\n'
+
+
+def test_an_existing_output_is_kept_unless_forced(tiny_run, tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    src.write_text("i feel good\n")
+    out.write_text("precious\n")
+    result = run_predict(tiny_run.checkpoints["best"], "--file", src, "--output", out)
+    assert_one_line_error(result, f"{out}: already exists; give --force to replace it")
+    assert out.read_text() == "precious\n"
+
+    result = run_predict(tiny_run.checkpoints["best"], "--file", src, "--output", out, "--force")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["i feel good"]
+    assert no_temporaries(tmp_path)
+
+
+def test_output_into_a_missing_folder_or_onto_a_folder_is_refused_before_any_work(tiny_run, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("i feel good\n")
+    (tmp_path / "results.jsonl").mkdir()
+    cases = [
+        (tmp_path / "nope" / "out.jsonl", f"{tmp_path / 'nope' / 'out.jsonl'}: no such folder {tmp_path / 'nope'}"),
+        (tmp_path, f"{tmp_path}: is a folder"),
+        (tmp_path / "results.jsonl", f"{tmp_path / 'results.jsonl'}: is a folder"),
+    ]
+    for output, message in cases:
+        assert_one_line_error(run_predict(tiny_run.checkpoints["best"], "--file", src, "--output", output), message)
+        clf = StrictClassifier()
+        with pytest.raises(EmodrawError) as info:
+            stream.predict_stream(clf, file=str(tmp_path / "missing.txt"), output=str(output))
+        assert str(info.value) == message and clf.seen == []  # checked before the input and the model
+    with pytest.raises(EmodrawError) as info:
+        stream.predict_stream(StrictClassifier(), texts=["x"], output=str(src / "out.jsonl"))
+    assert str(info.value) == f"{src / 'out.jsonl'}: {src} is not a folder"
+
+
+class FailingClassifier(StrictClassifier):
+    """Fails on its second chunk, when the first one is already written."""
+
+    def __init__(self, error: BaseException):
+        super().__init__()
+        self.error, self.calls = error, 0
+
+    def details(self, texts, batch_size=64):
+        self.calls += 1
+        if self.calls == 2:
+            raise self.error
+        return super().details(texts, batch_size)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("model broke")])
+def test_an_interrupted_predict_leaves_the_old_output_and_no_half_file(tmp_path, monkeypatch, error):
+    monkeypatch.setattr(stream, "CHUNK", 2)
+    src, out, fresh = tmp_path / "in.txt", tmp_path / "out.csv", tmp_path / "fresh.csv"
+    src.write_text("".join(f"text {i}\n" for i in range(10)))
+    out.write_text("old,complete\n")
+    with pytest.raises(type(error)):
+        stream.predict_stream(FailingClassifier(error), file=str(src), output=str(out), force=True)
+    with pytest.raises(type(error)):
+        stream.predict_stream(FailingClassifier(error), file=str(src), output=str(fresh))
+    assert out.read_text() == "old,complete\n" and not fresh.exists()
+    assert no_temporaries(tmp_path)
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+def test_a_full_disk_is_one_line_and_keeps_the_old_output(tiny_run, tmp_path, monkeypatch, capsys, where):
+    from emodraw import cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if where == "write":
+        monkeypatch.setattr(stream._Writer, "write", full)
+    else:  # the disk fills with the last buffered block, noticed only when the file is synced
+        monkeypatch.setattr(os, "fsync", full)
+    src, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    src.write_text("i feel good\ni am sad\n")
+    code = cli.main(["predict", str(tiny_run.checkpoints["best"]), "--file", str(src), "--output", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err == f"emodraw predict: error: {out}: no space left on device; nothing written\n"
+    assert not out.exists() and no_temporaries(tmp_path)
+
+    out.write_text("older\n")
+    with pytest.raises(EmodrawError, match="no space left on device; nothing written"):
+        stream.predict_stream(StrictClassifier(), file=str(src), output=str(out), force=True)
+    assert out.read_text() == "older\n" and no_temporaries(tmp_path)
+
+
+def test_stdout_is_still_streamed_line_by_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(stream, "CHUNK", 1)
+    seen_out = []
+
+    class Watching(StrictClassifier):
+        def details(self, texts, batch_size=64):
+            seen_out.append(capsys.readouterr().out)  # what reached stdout before this chunk
+            return super().details(texts, batch_size)
+
+    assert stream.predict_stream(Watching(), texts=["one", "two", "three"]) == 0
+    assert seen_out == ["", "joy\tone\n", "joy\ttwo\n"]
+    assert capsys.readouterr().out == "joy\tthree\n"

@@ -6,6 +6,11 @@ stderr with its number and skipped; the run goes on. Files are read by emodraw.d
 reads them, so a line is the same text and has the same number and the same problem in both; argument
 texts get the same checks, numbered by their position. Only an input refused whole (a UTF-16 file) is an
 error, raised before the output is opened.
+
+--output is checked before any work (not a folder, in an existing folder, not the input, not an existing file
+unless force) and written atomically: into a temporary file beside it, renamed into place only once whole,
+so an interrupted, failed or full-disk run leaves no half file and an older output intact. stdout is
+streamed line by line, as a pipe reader wants.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import IO
 
 from emodraw.data.records import FORMATS, read_records, text_records
 from emodraw.errors import EmodrawError
+from emodraw.files import atomic_file, disk_errors
 
 CHUNK = 512
 
@@ -45,6 +52,39 @@ class _Writer:
             )
 
 
+def check_output(output: str, *, file: str | None = None, stdin: bool = False, force: bool = False) -> None:
+    """Refuse an --output that cannot or must not be written, before the model is loaded or runs. `file` is the
+    input file, `stdin` whether the texts are read from stdin instead."""
+    path = Path(output)
+    if path.is_dir():
+        raise EmodrawError(f"{output}: is a folder")
+    folder = path.parent
+    if not folder.is_dir():
+        raise EmodrawError(
+            f"{output}: {f'{folder} is not a folder' if folder.exists() else f'no such folder {folder}'}"
+        )
+    if path.suffix.lower() not in (".jsonl", ".csv"):
+        raise EmodrawError(f"--output {output}: use a .jsonl or .csv file")
+    if path.exists() and _same_file(path, file, stdin):
+        # Even with force: the input would be read while its replacement is written.
+        raise EmodrawError(f"{output}: is the input file; choose another --output")
+    if path.exists() and not force:
+        raise EmodrawError(f"{output}: already exists; give --force to replace it")
+
+
+def _same_file(path: Path, file: str | None, stdin: bool) -> bool:
+    # resolve() catches ./x against x and symlinks; samefile a hard link. stdin may be redirected from the
+    # output (`< out.jsonl`).
+    if file:
+        return path.resolve() == Path(file).resolve() or (Path(file).exists() and os.path.samefile(path, file))
+    if not stdin:
+        return False
+    try:
+        return os.path.samestat(os.fstat(sys.stdin.fileno()), path.stat())
+    except (OSError, ValueError, AttributeError):  # no real stdin (closed, or replaced as under pytest)
+        return False
+
+
 def predict_stream(
     clf,
     *,
@@ -53,9 +93,10 @@ def predict_stream(
     output: str | None = None,
     as_json: bool = False,
     batch_size: int = 64,
+    force: bool = False,
 ) -> int:
-    if output and Path(output).suffix.lower() not in (".jsonl", ".csv"):
-        raise EmodrawError(f"--output {output}: use a .jsonl or .csv file")
+    if output:
+        check_output(output, file=None if texts else file, stdin=not texts and not file, force=force)
     if texts:
         records, source, total, handle = text_records(texts), "argument", None, None
     else:
@@ -82,20 +123,32 @@ def predict_stream(
 
 
 def _predict_records(clf, records, source: str, total: int | None, output, as_json, batch_size) -> int:
+    if output:
+        # disk_errors outside atomic_file: the temporary file is removed before the one-line error is raised.
+        with disk_errors(output, "nothing written"), atomic_file(output) as out:
+            writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels)
+            done, skipped = _predict_into(clf, records, source, total, out, writer, True, batch_size)
+    else:
+        writer = _Writer(sys.stdout, "json" if as_json else "plain", clf.labels)
+        done, skipped = _predict_into(clf, records, source, total, sys.stdout, writer, False, batch_size)
+    if output or skipped:
+        print(
+            f"predicted {done} text(s){f', skipped {skipped} bad line(s)' if skipped else ''}"
+            f"{f' -> {output}' if output else ''}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _predict_into(clf, records, source: str, total: int | None, out, writer, to_file, batch_size):
     from tqdm import tqdm
 
-    if output:
-        out = open(output, "w", encoding="utf-8", newline="")
-        writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels)
-    else:
-        out = sys.stdout
-        writer = _Writer(out, "json" if as_json else "plain", clf.labels)
     bar = tqdm(
         total=total,
         unit="B",
         unit_scale=True,
         desc="predict",
-        disable=not (output and sys.stderr.isatty()),
+        disable=not (to_file and sys.stderr.isatty()),
         file=sys.stderr,
     )
     done = skipped = 0
@@ -109,7 +162,7 @@ def _predict_records(clf, records, source: str, total: int | None, output, as_js
             writer.write(line, text, row)
         done += len(chunk)
         chunk.clear()
-        out.flush()
+        out.flush()  # each chunk reaches a pipe reader (stdout) at once
 
     try:
         for record in records:
@@ -127,12 +180,4 @@ def _predict_records(clf, records, source: str, total: int | None, output, as_js
             flush()
     finally:
         bar.close()
-        if output:
-            out.close()
-    if output or skipped:
-        print(
-            f"predicted {done} text(s){f', skipped {skipped} bad line(s)' if skipped else ''}"
-            f"{f' -> {output}' if output else ''}",
-            file=sys.stderr,
-        )
-    return 0
+    return done, skipped
