@@ -135,8 +135,16 @@ def test_plain_state_dict_pth_loads_with_weights_only(tmp_path, tiny_run):
     assert torch.allclose(torch.from_numpy(from_pth.logits(texts)), torch.from_numpy(reference.logits(texts)))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip-a-byte", "truncate-without-manifest"])
-def test_damaged_checkpoint_gives_one_clear_line(tmp_path, tiny_run, damage):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncate", "model.safetensors"),
+        ("flip-a-byte", "model.safetensors"),
+        ("truncate-without-manifest", "no manifest.json"),  # an emodraw checkpoint is never loaded unchecked
+        ("truncate-a-plain-transformers-folder", "cannot load"),  # no emodraw.json, no manifest: the loader says
+    ],
+)
+def test_damaged_checkpoint_gives_one_clear_line(tmp_path, tiny_run, damage, message):
     folder = tmp_path / "ckpt"
     shutil.copytree(tiny_run.checkpoints["best"], folder)
     weights = folder / "model.safetensors"
@@ -145,11 +153,11 @@ def test_damaged_checkpoint_gives_one_clear_line(tmp_path, tiny_run, damage):
         weights.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
     else:
         weights.write_bytes(data[: len(data) // 2])
-    if damage == "truncate-without-manifest":
+    if damage.startswith("truncate-"):
         (folder / "manifest.json").unlink()
-    with pytest.raises(
-        CheckpointError, match="model.safetensors" if damage != "truncate-without-manifest" else "cannot load"
-    ):
+    if damage == "truncate-a-plain-transformers-folder":
+        (folder / "emodraw.json").unlink()
+    with pytest.raises(CheckpointError, match=message):
         Classifier.load(folder)
     result = subprocess.run([*CLI, "evaluate", str(folder)], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr

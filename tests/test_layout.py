@@ -20,8 +20,8 @@ LAYERS = [
     {"errors"},  # what every layer raises, files' disk_errors included
     {"files", "console", "version"},
     {"hardware", "config"},
-    {"data", "modeling", "metrics", "plots", "model_card"},
-    {"checkpoints", "checkpoint_integrity", "results"},
+    {"data", "modeling", "metrics", "plots", "model_card", "checkpoint_integrity"},
+    {"checkpoints", "results"},
     {"training", "inference"},
     {"export", "average", "serve", "compare"},
     {"cli", "__main__", "__init__", "pooling"},

@@ -10,12 +10,12 @@ figures are not known until it is evaluated (`emodraw evaluate OUT --split val`)
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from emodraw.checkpoint_integrity import CONFIG_FILE, label_list, read_json_object
 from emodraw.checkpoints import (
     CARD_FILE,
     MANIFEST_FILE,
@@ -68,9 +68,7 @@ def run_epochs(run_dir: str | Path, epochs: Sequence[int]) -> list[Path]:
 
 
 def _label_names(folder: Path) -> list[str]:
-    config = json.loads((folder / "config.json").read_text())
-    id2label = config.get("id2label") or {}
-    return [id2label[k] for k in sorted(id2label, key=int)]
+    return label_list(read_json_object(folder / CONFIG_FILE).get("id2label"), folder / CONFIG_FILE)
 
 
 def average_checkpoints(

@@ -8,29 +8,43 @@ emodraw.modeling.pooling has registered its type):
 It is written into a hidden temporary folder beside its destination and renamed into place, so a
 crash at any moment leaves either the old complete checkpoint or the new complete one.
 
-`load_checkpoint` reads one back for prediction (PyTorch); `emodraw.inference.classifier.Classifier`
-builds on it, and on the ONNX export folders of `emodraw.inference.onnx_runtime`.
+`load_checkpoint` reads one back for prediction (PyTorch), once `emodraw.checkpoint_integrity` has checked
+it (manifest, required files, metadata, labels) and its weights are exactly the model's;
+`emodraw.inference.classifier.Classifier` builds on it, and on the ONNX export folders of
+`emodraw.inference.onnx_runtime`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from emodraw.checkpoint_integrity import (
+    MANIFEST_FILE,
+    METADATA_FILE,
+    PICKLE_SUFFIXES,
+    VOCABULARY_FILES,
+    WEIGHTS_FILE,
+    WEIGHTS_INDEX,
+    label_list,
+    pickle_refusal,
+    pickled_weights,
+    usable_max_length,
+    verify_checkpoint,
+)
 from emodraw.errors import CheckpointError
 from emodraw.files import atomic_folder, file_sha256, is_leftover
 from emodraw.model_card import model_card
 from emodraw.version import __version__
 
-METADATA_FILE = "emodraw.json"
-MANIFEST_FILE = "manifest.json"
 CARD_FILE = "README.md"
 FORMAT_VERSION = 1
-PICKLE_SUFFIXES = (".pth", ".pt", ".bin")
+FOREIGN_NOTE = "not an emodraw checkpoint (no emodraw.json): loaded as a plain transformers model, unverified"
 
 
 def manifested_folder(dest: Path):
@@ -90,37 +104,6 @@ def save_checkpoint(dest: Path, model, tokenizer, meta: dict[str, Any]) -> Path:
     return dest
 
 
-def verify_checkpoint(folder: Path) -> dict[str, Any]:
-    """Check every file against the manifest; return emodraw.json. Raises CheckpointError naming the file."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: checkpoint folder not found")
-    manifest_path = folder / MANIFEST_FILE
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            listed = manifest["files"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            raise CheckpointError(f"{manifest_path}: unreadable manifest") from None
-        for name, entry in listed.items():
-            path = folder / name
-            if not path.is_file():
-                raise CheckpointError(f"{path}: missing (listed in {MANIFEST_FILE})")
-            if path.stat().st_size != entry.get("bytes"):
-                raise CheckpointError(
-                    f"{path}: {path.stat().st_size} bytes, expected {entry.get('bytes')} (truncated or altered)"
-                )
-            if file_sha256(path) != entry.get("sha256"):
-                raise CheckpointError(f"{path}: sha256 does not match {MANIFEST_FILE} (altered or corrupted)")
-    meta_path = folder / METADATA_FILE
-    if not meta_path.is_file():
-        return {}  # a plain transformers folder (e.g. saved by another tool): no emodraw metadata
-    try:
-        return json.loads(meta_path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError(f"{meta_path}: not valid JSON") from None
-
-
 def _complete_checkpoints(run_dir: Path) -> Iterator[Path]:
     """The checkpoint folders of a run folder, without the half-written ones a crash can leave behind."""
     folder = Path(run_dir) / "checkpoints"
@@ -170,14 +153,39 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 
 
 def load_tokenizer(folder: Path):
-    """The tokenizer saved in a checkpoint or export folder, read from local files only."""
+    """The tokenizer saved in a checkpoint or export folder, read from local files only. Refused when the folder
+    has no vocabulary: transformers would build a tokenizer of special tokens only, that reads every word as
+    unknown, without an error."""
     from transformers import AutoTokenizer
 
     from emodraw.modeling.backbones import quiet_transformers, register_heads
 
+    folder = Path(folder)
+    if not any((folder / name).is_file() for name in VOCABULARY_FILES):
+        raise CheckpointError(f"{folder}: no tokenizer files (one of {', '.join(VOCABULARY_FILES)})")
     quiet_transformers()
     register_heads()  # AutoTokenizer reads config.json, whose model type may be emodraw's mean-pooled one
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:  # tokenizers, sentencepiece and transformers each raise their own types
+        raise CheckpointError(f"{folder}: cannot load the tokenizer ({first_line(exc)})") from None
+    special = len(set(tokenizer.all_special_ids))
+    if len(tokenizer) <= special:
+        raise CheckpointError(f"{folder}: the tokenizer has no vocabulary besides its {special} special tokens")
+    return tokenizer
+
+
+def _torch_load_refusal(path: Path, exc: Exception) -> CheckpointError:
+    """One line for what torch's weights-only unpickler refused (its own message is a paragraph of advice)."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"GLOBAL \S+|Unsupported operand \d+", text)
+    detail = found.group(0) if found else first_line(exc, 160)
+    return CheckpointError(
+        f"{path}: refused: it holds pickled objects, not just tensors, and emodraw never runs code from a file "
+        f"({detail})"
+    )
 
 
 def load_torch_weights(path: Path):
@@ -185,6 +193,7 @@ def load_torch_weights(path: Path):
     that carries code is refused instead of run. The architecture and tokenizer come from the
     config.json and tokenizer files beside it."""
     import pickle
+    import warnings
     import zipfile
 
     import torch
@@ -193,16 +202,11 @@ def load_torch_weights(path: Path):
     from emodraw.modeling.backbones import quiet_transformers, register_heads
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": a second line before the refusal
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next(
-            (line for line in reason if "Unsupported global" in line or "GLOBAL" in line), reason[0] if reason else ""
-        )
-        raise CheckpointError(
-            f"{path}: refused: it holds pickled objects, not just tensors, and emodraw never runs "
-            f"code from a file ({detail.strip()[:160]})"
-        ) from None
+        raise _torch_load_refusal(path, exc) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path}: not a readable PyTorch weights file ({first_line(exc, 160)})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -217,38 +221,62 @@ def load_torch_weights(path: Path):
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         model = AutoModelForSequenceClassification.from_config(config)
-        model.load_state_dict(state, strict=True)
-        tokenizer = load_tokenizer(folder)
+        model.load_state_dict(state, strict=True)  # strict: no missing head, no weights of another model
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: does not fit the config.json beside it ({first_line(exc, 160)})") from None
-    return model, tokenizer
+    return model, load_tokenizer(folder)
+
+
+def _check_loading_info(folder: Path, info: dict[str, Any]) -> None:
+    """Refuse weights that do not fit the model: transformers would fill a missing classifier head with random
+    values (another label on every load) and drop unexpected weights, with at most a log line."""
+    problems = []
+    for key, what in (("missing_keys", "missing"), ("unexpected_keys", "unexpected"), ("mismatched_keys", "resized")):
+        names = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(key) or ())
+        if names:
+            problems.append(
+                f"{what}: {', '.join(names[:4])}" + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            )
+    if problems:
+        raise CheckpointError(
+            f"{folder}: the weights do not fit the model config.json describes ({'; '.join(problems)})"
+        )
 
 
 def load_checkpoint_folder(folder: Path):
-    """Model, tokenizer and emodraw metadata of a checkpoint folder, after checking its manifest.
-    Weights are read from safetensors only."""
+    """Model, tokenizer and emodraw metadata of a checkpoint folder, after checking it (checkpoint_integrity).
+    Weights are read from safetensors only, and must be exactly the model's."""
     from transformers import AutoModelForSequenceClassification
 
     from emodraw.modeling.backbones import quiet_transformers, register_heads
 
+    folder = Path(folder)
     meta = verify_checkpoint(folder)
-    if not (folder / "model.safetensors").is_file() and not list(folder.glob("model-*.safetensors")):
-        raise CheckpointError(f"{folder}: no model.safetensors (emodraw loads safetensors weights only)")
+    if not (folder / WEIGHTS_FILE).is_file() and not (folder / WEIGHTS_INDEX).is_file():
+        pickled = pickled_weights(folder)
+        if pickled is not None:
+            raise pickle_refusal(pickled)
+        raise CheckpointError(f"{folder}: no {WEIGHTS_FILE} (emodraw loads safetensors weights only)")
     quiet_transformers()
     register_heads()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True, local_files_only=True)
-        tokenizer = load_tokenizer(folder)
-    except Exception as exc:  # safetensors, tokenizers and transformers each raise their own types
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            folder, use_safetensors=True, local_files_only=True, output_loading_info=True
+        )
+    except Exception as exc:  # safetensors and transformers each raise their own types
         raise CheckpointError(f"{folder}: cannot load ({first_line(exc)})") from None
+    _check_loading_info(folder, info)
+    tokenizer = load_tokenizer(folder)
+    if not (folder / METADATA_FILE).is_file():
+        print(f"{folder}: {FOREIGN_NOTE}", file=sys.stderr, flush=True)
     return model, tokenizer, meta
 
 
 @dataclass
 class LoadedCheckpoint:
     """A checkpoint read back for prediction: the model on the CPU in eval mode, its tokenizer, label
-    names in output order, the maximum length it was trained with, and its emodraw.json (empty for a
-    .pth file or a plain transformers folder)."""
+    names in output order, the maximum length it was trained with (at most what the model takes), and its
+    emodraw.json (empty for a .pth file or a plain transformers folder)."""
 
     model: Any
     tokenizer: Any
@@ -270,9 +298,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     else:
         model, tokenizer, meta = load_checkpoint_folder(path)
     model.eval()
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    # the length it was trained with; else what the tokenizer allows, at most BERT's 512 positions
-    max_length = int(meta.get("config", {}).get("max_length", 0)) or min(
-        getattr(tokenizer, "model_max_length", 512), 512
-    )
+    labels = label_list(model.config.id2label, path)
+    # the length it was trained with (checked by verify_checkpoint), cut to what the model takes
+    max_length = usable_max_length(meta.get("config", {}).get("max_length"), model.config, tokenizer, path)
     return LoadedCheckpoint(model, tokenizer, labels, max_length, path, meta)

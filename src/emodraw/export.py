@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from emodraw.checkpoints import manifested_folder
+from emodraw.checkpoints import manifested_folder, write_manifest
 from emodraw.errors import EmodrawError
+from emodraw.files import disk_errors
 from emodraw.inference.classifier import Classifier, OnnxClassifier
 from emodraw.inference.evaluation import labelled_data
 from emodraw.inference.onnx_runtime import EXPORT_META, FP32_FILE, INT8_FILE
@@ -150,6 +151,8 @@ def export(
 ) -> dict[str, Any]:
     """Export, check parity on the validation set (or `data`), and write the folder atomically."""
     output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise EmodrawError(f"--output {output}: a file, not a folder; choose a new folder")
     if output.exists() and any(output.iterdir()):
         raise EmodrawError(f"--output {output}: not empty; choose a new folder")
     clf = Classifier.load(checkpoint, device="cpu", precision="fp32")
@@ -168,7 +171,8 @@ def export(
         "data": clf.meta.get("data", {}),
     }  # where evaluate finds val/test for this export
     problems = []
-    with manifested_folder(output) as tmp:
+    # A failed write (a full disk) leaves no folder under `output`'s name: the folder is renamed into place last.
+    with disk_errors(output, "nothing was written there"), manifested_folder(output) as tmp:
         sample = clf.encode(examples.texts[:4]).batch(np.arange(min(4, len(examples))))
         _export_fp32(clf.model, tmp / FP32_FILE, opset, sample)
         report["deduplicated_initializers"] = deduplicate_initializers(tmp / FP32_FILE)
@@ -180,6 +184,7 @@ def export(
         for name in files:
             meta = {**report, "default": FP32_FILE}
             (tmp / EXPORT_META).write_text(json.dumps(meta))
+            write_manifest(tmp)  # so the parity check loads the export as users will, through every check
             onnx_logits = OnnxClassifier.load(tmp, variant=name).logits(examples.texts)
             figures = parity(reference, onnx_logits, gold)
             figures["bytes"] = (tmp / name).stat().st_size

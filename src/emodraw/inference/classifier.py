@@ -15,11 +15,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from emodraw.checkpoints import first_line, load_checkpoint, load_tokenizer, resolve_model_folder
-from emodraw.errors import CheckpointError
+from emodraw.checkpoint_integrity import CONFIG_FILE, read_json_object, usable_max_length
+from emodraw.checkpoints import load_checkpoint, load_tokenizer, resolve_model_folder
+from emodraw.data.records import text_problem
+from emodraw.errors import CheckpointError, DataError
 from emodraw.hardware import pick_device, set_threads, use_bf16
-from emodraw.inference.onnx_runtime import FP32_FILE, is_export, open_session, read_export_meta, session_logits
+from emodraw.inference.onnx_runtime import is_export, open_session, read_export, session_logits
 from emodraw.modeling.batching import encode, predict_logits
+
+
+def checked_texts(texts: Sequence[str]) -> list[str]:
+    """The texts, or a DataError naming the first one no tokenizer can take (a lone surrogate makes the fast
+    tokenizer raise TypeError; a NUL is silently dropped) by its position in `texts`."""
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        problem = text_problem(text) if isinstance(text, str) else f"not a string but {type(text).__name__}"
+        if problem:
+            raise DataError(f"texts[{i}]", None, problem)
+    return texts
 
 
 class Classifier:
@@ -69,7 +82,7 @@ class Classifier:
 
     # -- core -------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]):
-        return encode(self.tokenizer, list(texts), max_length=self.max_length).to(self.device)
+        return encode(self.tokenizer, checked_texts(texts), max_length=self.max_length).to(self.device)
 
     def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
         return predict_logits(self.model, encoded, batch_size, self.device, self.bf16).numpy()
@@ -108,16 +121,35 @@ class Classifier:
         return labels[0] if single else labels
 
     def data_file(self, split: str) -> Path:
-        """The file of `split` this model was trained with (or the bundled emotion data)."""
+        """The file of `split` this model was trained with, as long as it is the same file (its sha256); or the
+        bundled emotion data, for a model that recorded none or recorded the bundled file installed elsewhere."""
         from emodraw.data.splits import bundled_data_dir, find_split_file
+        from emodraw.files import file_sha256
 
-        recorded = self.meta.get("data", {}).get(split, {}) or {}
-        if recorded.get("path") and Path(recorded["path"]).is_file():
-            return Path(recorded["path"])
-        found = find_split_file(bundled_data_dir(), split)
-        if found is None:
-            raise CheckpointError(f"no {split} data recorded for {self.path}; pass --data FILE")
-        return found
+        recorded = self.meta.get("data", {}).get(split)  # its structure is checked at load
+        bundled = find_split_file(bundled_data_dir(), split)
+        if not recorded:
+            if bundled is None:
+                raise CheckpointError(f"no {split} data recorded for {self.path}; pass --data FILE")
+            return bundled
+        path = Path(recorded["path"])
+        if path.is_file():
+            if file_sha256(path) == recorded["sha256"]:
+                return path
+            raise DataError(
+                path,
+                None,
+                f"changed since training (sha256 differs from {self.path}'s record); "
+                "pass --data FILE to score it anyway",
+            )
+        if bundled is not None and bundled.name == path.name and file_sha256(bundled) == recorded["sha256"]:
+            return bundled  # the bundled data, recorded by an emodraw installed in another place
+        raise DataError(
+            path,
+            None,
+            f"not found: the {split} data {self.path} was trained with is gone; "
+            "pass --data FILE to score another file",
+        )
 
 
 class OnnxClassifier(Classifier):
@@ -128,14 +160,13 @@ class OnnxClassifier(Classifier):
     @classmethod
     def load(cls, path: str | Path, *, variant: str | None = None, threads: int = 0, **_ignored) -> OnnxClassifier:
         folder = Path(path)
-        meta = read_export_meta(folder)
-        name = variant or meta.get("default", FP32_FILE)
-        session = open_session(folder / name, threads)
-        try:
-            tokenizer = load_tokenizer(folder)
-        except Exception as exc:  # tokenizers and transformers each raise their own types
-            raise CheckpointError(f"{folder}: cannot load the tokenizer ({first_line(exc)})") from None
-        clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=int(meta["max_length"]), path=folder)
+        meta, name = read_export(folder, variant)
+        session = open_session(folder / name, threads, n_labels=len(meta["labels"]))
+        tokenizer = load_tokenizer(folder)
+        # config.json describes the exported model: its position table bounds the length
+        config = read_json_object(folder / CONFIG_FILE)
+        max_length = usable_max_length(meta["max_length"], config, tokenizer, folder)
+        clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=max_length, path=folder)
         clf.variant = name
         return clf
 
