@@ -176,6 +176,24 @@ def _load_classifier(backbone: Backbone, label_names: list[str], *, random_init:
         if vocab_size is not None and vocab_size > config.vocab_size:
             config.vocab_size = vocab_size
         return AutoModelForSequenceClassification.from_config(config)
+    _refuse_pickled_weights(backbone)
     # ignore_mismatched_sizes: a folder that already holds a classifier with another label count
-    # gets a fresh head instead of an error.
-    return _from_pretrained(AutoModelForSequenceClassification, backbone, ignore_mismatched_sizes=True, **labels)
+    # gets a fresh head instead of an error. use_safetensors: weights are never unpickled.
+    return _from_pretrained(
+        AutoModelForSequenceClassification, backbone, ignore_mismatched_sizes=True, use_safetensors=True, **labels
+    )
+
+
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+def _refuse_pickled_weights(backbone: Backbone) -> None:
+    """A local folder whose weights are only pickled: one line naming the file, before transformers tries it."""
+    if not backbone.is_local or any(Path(backbone.source).glob("*.safetensors")):
+        return
+    pickled = sorted(f for pattern in PICKLED_WEIGHTS for f in Path(backbone.source).glob(pattern))
+    if pickled:
+        raise BackboneError(
+            f"--model {backbone.requested}: {pickled[0].name} holds pickled weights; emodraw reads safetensors "
+            "only (convert it once where you trust the file: model.save_pretrained(DIR, safe_serialization=True))"
+        )

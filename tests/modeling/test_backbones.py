@@ -1,0 +1,44 @@
+"""Resolving and loading `--model`: a folder whose weights are only pickled is refused in one line."""
+
+import subprocess
+import sys
+
+
+def test_train_refuses_a_model_folder_with_pickled_weights_in_one_line(tmp_path, tiny_bert, small_data):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled-bert"
+    shutil.copytree(tiny_bert, folder)
+    weights = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")  # plain tensors: even a harmless pickle is not read
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodraw.cli",
+            "train",
+            "--model",
+            str(folder),
+            "--data-dir",
+            str(small_data),
+            "--epochs",
+            "1",
+            "--output-dir",
+            str(tmp_path / "run"),
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert (
+        lines[-1].startswith("emodraw train: error: --model ")
+        and "pytorch_model.bin holds pickled weights" in lines[-1]
+    )
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
