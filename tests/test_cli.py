@@ -322,3 +322,79 @@ def test_suggestions_come_from_the_command_typed():
     """`predict --bogus` once suggested compare's --runs."""
     result = run("predict", "c", "--bogus", "x")
     assert result.returncode == 2 and result.stderr.strip() == "emodraw: error: unknown option --bogus"
+
+
+# -- hostile option values (issue "Hostile input and faults", #11): one line, exit 2, before anything runs --
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["serve", "c", "--port", "99999"], "emodraw serve: error: --port 99999: must be a whole number <= 65535"),
+        (["serve", "c", "--port", "-1"], "emodraw serve: error: --port -1: must be a whole number >= 0"),
+        (["serve", "c", "--body-timeout", "0"], "emodraw serve: error: --body-timeout 0.0: must be a number > 0"),
+        (["serve", "c", "--body-timeout", "nan"], "emodraw serve: error: --body-timeout nan: must be a number > 0"),
+        (["train", "--seed", "-1"], "emodraw train: error: --seed -1: must be a whole number >= 0"),
+        (
+            ["adapt", "--output-dir", "o", "--seed", "-1"],
+            "emodraw adapt: error: --seed -1: must be a whole number >= 0",
+        ),
+        (["predict", "c", "--batch-size", "0"], "emodraw predict: error: --batch-size 0: must be a whole number >= 1"),
+        (
+            ["predict", "c", "--batch-size", "-3"],
+            "emodraw predict: error: --batch-size -3: must be a whole number >= 1",
+        ),
+        (["evaluate", "c", "--batch-size", "-1"], "emodraw evaluate: error: --batch-size -1: must be a whole number"),
+        (
+            ["evaluate", "c", "--threads", "100000"],
+            "emodraw evaluate: error: --threads 100000: must be a whole number",
+        ),
+        (["compare", "--models", "a", "--epochs", "0"], "emodraw compare: error: --epochs 0: must be a whole number"),
+    ],
+)
+def test_hostile_option_values_are_one_line_before_anything_runs(argv, message):
+    result = run(*argv)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr  # serve announced nothing
+
+
+@pytest.mark.parametrize("kind", ["folder", "missing", "list"])
+def test_config_file_problems_are_one_line(tmp_path, kind):
+    path = tmp_path / "options.yaml"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "list":
+        path.write_text("- epochs\n- 2\n")
+    result = run("train", "--config", path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"emodraw train: error: {path}: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_passes_the_api_key_and_body_timeout(monkeypatch):
+    """`serve` hands --api-key (or $EMODRAW_API_KEY) and --body-timeout to ServeOptions, without printing the key."""
+    import types
+
+    from emodraw.cli import main
+
+    seen = {}
+    fake = types.ModuleType("emodraw.serve.app")  # the server itself is not the point here
+    fake.ServeOptions = lambda **kwargs: seen.update(kwargs)
+    fake.serve = lambda *a, **k: seen.setdefault("served", True)
+    monkeypatch.setitem(sys.modules, "emodraw.serve.app", fake)
+    monkeypatch.setenv("EMODRAW_API_KEY", "from-env")
+    assert main(["serve", "c", "--body-timeout", "2.5"]) == 0
+    assert seen["api_key"] == "from-env" and seen["body_timeout_s"] == 2.5 and seen["served"]
+    assert main(["serve", "c", "--api-key", "typed"]) == 0 and seen["api_key"] == "typed"
+
+
+def test_predict_passes_force(monkeypatch):
+    import emodraw.inference.classifier as classifier
+    import emodraw.inference.streaming as streaming
+    from emodraw.cli import main
+
+    seen = {}
+    monkeypatch.setattr(classifier.Classifier, "load", classmethod(lambda cls, *a, **k: object()))
+    monkeypatch.setattr(streaming, "predict_stream", lambda clf, **kwargs: seen.update(kwargs) or 0)
+    assert main(["predict", "c", "a text", "--output", "o.jsonl", "--force"]) == 0
+    assert seen["force"] is True and seen["output"] == "o.jsonl"
+    assert main(["predict", "c", "a text"]) == 0 and seen["force"] is False

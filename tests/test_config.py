@@ -152,3 +152,106 @@ def test_adapt_check_refuses_a_used_output_folder(tmp_path):
     with pytest.raises(ConfigError, match="not empty; pick a new folder"):
         AdaptConfig(output_dir=str(tmp_path)).check()
     AdaptConfig(output_dir=str(tmp_path / "new")).check()  # a new folder is fine
+
+
+# -- hostile values: every numeric option of every command refuses them with one line ------------
+REQUIRED = {
+    "EvaluateConfig": {"checkpoint": "c"},
+    "PredictConfig": {"checkpoint": "c"},
+    "ExportConfig": {"checkpoint": "c", "output": "o"},
+    "ServeConfig": {"checkpoint": "c"},
+    "CompareConfig": {"models": "a"},
+    "AverageConfig": {"output": "o"},
+    "ReportConfig": {"runs": ["r"]},
+}
+
+
+def numeric_fields():
+    import dataclasses
+
+    from emodraw.config import field_kind
+
+    for cls in sorted(all_option_classes(), key=lambda c: c.__name__):
+        for f in dataclasses.fields(cls):
+            kind, many = field_kind(f)
+            if kind in (int, float) and not many:
+                yield cls, f.name, kind
+
+
+@pytest.mark.parametrize("cls, name, kind", list(numeric_fields()), ids=lambda v: getattr(v, "__name__", str(v)))
+def test_every_numeric_option_refuses_negative_and_non_finite_values(cls, name, kind):
+    import dataclasses
+
+    values = [-1] if kind is int else [-1.0, float("nan"), float("inf"), float("-inf")]
+    if kind is int:
+        values += [2.5, True]  # a float or a YAML `yes` where a whole number is expected
+    for value in values:
+        with pytest.raises(ConfigError) as exc:
+            cls(**{**REQUIRED.get(cls.__name__, {}), name: value})
+        message = str(exc.value)
+        field = next(f for f in dataclasses.fields(cls) if f.name == name)
+        label = field.metadata.get("flag", f"--{name.replace('_', '-')}")
+        assert message.startswith((label + " ", label + ":")), message
+        assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "cls, values, message",
+    [
+        ("TrainConfig", {"seed": -1}, "--seed -1: must be a whole number >= 0"),
+        ("TrainConfig", {"seed": 2**32}, "--seed 4294967296: must be a whole number <= 4294967295"),
+        ("TrainConfig", {"threads": 10**6}, "--threads 1000000: must be a whole number <= 1024"),
+        ("TrainConfig", {"adapt_epochs": 1.5}, "--adapt-epochs 1.5: must be a whole number"),
+        ("TrainConfig", {"data_dir": ["a"]}, "--data-dir ['a']: must be a string"),
+        ("TrainConfig", {"plots": "maybe"}, "--plots 'maybe': must be true or false"),
+        ("AdaptConfig", {"seed": -1}, "--seed -1: must be a whole number >= 0"),
+        ("ServeConfig", {"checkpoint": "c", "port": 99999}, "--port 99999: must be a whole number <= 65535"),
+        ("ServeConfig", {"checkpoint": "c", "port": -1}, "--port -1: must be a whole number >= 0"),
+        ("ServeConfig", {"checkpoint": "c", "body_timeout_s": 0.0}, "--body-timeout 0.0: must be a number > 0"),
+        ("ServeConfig", {"checkpoint": "c", "body_timeout_s": 1e12}, "--body-timeout 1000000000000.0: must be"),
+        ("ServeConfig", {"checkpoint": "c", "batch_window_ms": 1e300}, "--batch-window-ms 1e+300: must be a number"),
+        ("ServeConfig", {"checkpoint": "c", "api_key": " "}, "--api-key (or $EMODRAW_API_KEY): must not be blank"),
+        ("EvaluateConfig", {"checkpoint": "c", "threads": 10**9}, "--threads 1000000000: must be a whole number <="),
+        ("PredictConfig", {"checkpoint": "c", "batch_size": -4}, "--batch-size -4: must be a whole number >= 1"),
+        ("CompareConfig", {"models": "a", "epochs": 0}, "--epochs 0: must be a whole number >= 1"),
+        ("CompareConfig", {"models": "a", "seeds": 0}, "--seeds 0: must be a whole number >= 1"),
+        ("CompareConfig", {"models": "a", "learning_rate": float("nan")}, "--learning-rate nan: must be a positive"),
+    ],
+)
+def test_hostile_values_get_one_line_naming_the_flag(cls, values, message):
+    import emodraw.config
+
+    with pytest.raises(ConfigError) as exc:
+        getattr(emodraw.config, cls)(**values)
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_serve_reads_the_api_key_from_the_environment_and_never_shows_it(monkeypatch):
+    from emodraw.config import ServeConfig
+
+    monkeypatch.setenv("EMODRAW_API_KEY", "s3cret")
+    config = ServeConfig(checkpoint="c")
+    assert config.api_key == "s3cret" and "s3cret" not in repr(config)
+    assert ServeConfig(checkpoint="c", api_key="typed").api_key == "typed"  # the flag wins
+    monkeypatch.delenv("EMODRAW_API_KEY")
+    assert ServeConfig(checkpoint="c").api_key is None and ServeConfig(checkpoint="c").body_timeout_s == 10.0
+
+
+@pytest.mark.parametrize("kind", ["folder", "missing", "list", "scalar"])
+def test_config_file_that_is_not_a_mapping_file_is_one_line(tmp_path, kind):
+    path = tmp_path / "c.yaml"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "list":
+        path.write_text("- epochs\n- 3\n")
+    elif kind == "scalar":
+        path.write_text("3\n")
+    expected = {
+        "folder": "a folder, not a config file",
+        "missing": "config file not found",
+        "list": "expected a mapping of option: value",
+        "scalar": "expected a mapping of option: value",
+    }[kind]
+    with pytest.raises(ConfigError) as exc:
+        resolve_config(path)
+    assert str(exc.value) == f"{path}: {expected}" or str(exc.value).startswith(f"{path}: {expected}")

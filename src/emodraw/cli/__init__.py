@@ -7,6 +7,7 @@ valid name. What each command then does is in cli.commands.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from emodraw.cli.commands import COMMANDS, train_config_from_args
@@ -36,6 +37,19 @@ def build_parser() -> Parser:
     return parser
 
 
+# Not the file's fault but the machine's: one line even where no file name came with the error.
+_STORAGE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS}
+
+
+def file_error(exc: OSError) -> str | None:
+    """'PATH: No such file or directory', ... for an OSError about a file the user named or the disk it is
+    on; None for any other OSError (a bug of ours: it keeps its traceback)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return f"{exc.filename}: {reason}"
+    return reason if exc.errno in _STORAGE_ERRNOS else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -52,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except EmodrawError as exc:
         print(f"emodraw {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        message = file_error(exc)
+        if message is None:
+            raise
+        print(f"emodraw {args.command}: error: {message}", file=sys.stderr)
+        return EmodrawError.exit_code
     except KeyboardInterrupt:
         print(f"emodraw {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -198,7 +198,13 @@ def cmd_predict(cfg: PredictConfig) -> int:
 
     clf = Classifier.load(cfg.checkpoint, device=cfg.device, precision=cfg.precision, threads=cfg.threads)
     return predict_stream(
-        clf, texts=list(cfg.texts), file=cfg.file, output=cfg.output, as_json=cfg.json, batch_size=cfg.batch_size
+        clf,
+        texts=list(cfg.texts),
+        file=cfg.file,
+        output=cfg.output,
+        as_json=cfg.json,
+        batch_size=cfg.batch_size,
+        force=cfg.force,
     )
 
 
@@ -225,7 +231,12 @@ def cmd_export(cfg: ExportConfig) -> int:
 def cmd_serve(cfg: ServeConfig) -> int:
     from emodraw.serve.app import ServeOptions, serve
 
-    options = ServeOptions(max_in_flight=cfg.max_in_flight, batch_window_ms=cfg.batch_window_ms)
+    options = ServeOptions(
+        max_in_flight=cfg.max_in_flight,
+        batch_window_ms=cfg.batch_window_ms,
+        api_key=cfg.api_key,
+        body_timeout_s=cfg.body_timeout_s,
+    )
     serve(cfg.checkpoint, cfg.host, cfg.port, threads=cfg.threads, options=options, log=_stderr)
     return 0
 

@@ -5,12 +5,17 @@ one line naming the flag, so the Python API and the command line refuse the same
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from emodraw.config.options import (
     EMBEDDED_MODEL,
+    MAX_SEED,
     check_choices,
+    check_number,
+    check_threads,
+    check_types,
     check_whole,
     device_option,
     option,
@@ -24,6 +29,8 @@ SPLITS = ("val", "test")
 CHECKPOINT_HELP = "checkpoint folder, export folder, or run folder (its best checkpoint)"
 PROGRESS_HELP = "show a progress bar"
 TERMINAL = "when stderr is a terminal"
+API_KEY_VARIABLE = "EMODRAW_API_KEY"
+MAX_PORT = 65535
 
 
 def _checkpoint(help: str = CHECKPOINT_HELP):
@@ -31,7 +38,7 @@ def _checkpoint(help: str = CHECKPOINT_HELP):
 
 
 def _check_runtime(config) -> None:
-    check_whole(config, "threads", 0)
+    check_threads(config)
     check_choices(config)
 
 
@@ -49,6 +56,7 @@ class TrainCommand:
     progress: bool | None = option(None, PROGRESS_HELP, default_text=TERMINAL)
 
     def __post_init__(self):
+        check_types(self)
         if self.num_processes < 1:
             raise ConfigError(f"--num-processes {self.num_processes}: needs at least 1")
 
@@ -79,7 +87,7 @@ class AdaptConfig:
     warmup_ratio: float = option(0.06, "fraction of each phase's steps of linear warm-up")
     weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)")
     mask_probability: float = option(0.15, "fraction of tokens masked (BERT: 0.15)")
-    max_length: int = option(128, "truncate sentences to this many tokens")
+    max_length: int = option(128, "truncate sentences to this many tokens (at most the model's positions)")
     seed: int = option(0, "seed for the fresh head, the masks and the data order")
     precision: str = precision_option()
     device: str = device_option()
@@ -88,6 +96,7 @@ class AdaptConfig:
 
     def __post_init__(self):
         self.text_files = tuple(self.text_files)
+        check_types(self)
         if self.epochs < 1:
             raise ConfigError("--epochs: must be at least 1")
         if self.head_warmup_epochs < 0:
@@ -102,7 +111,8 @@ class AdaptConfig:
             reject("learning_rate", self.learning_rate, "must be a positive number")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             reject("weight_decay", self.weight_decay, "must be a number >= 0")
-        check_whole(self, "max_length", 1)
+        check_whole(self, "max_length", 1)  # beyond the model's positions: clamped where the model is known
+        check_whole(self, "seed", 0, maximum=MAX_SEED)
         _check_runtime(self)
 
     def check(self) -> None:
@@ -127,6 +137,7 @@ class EvaluateConfig:
     threads: int = threads_option()
 
     def __post_init__(self):
+        check_types(self)
         check_whole(self, "batch_size", 1)
         _check_runtime(self)
 
@@ -140,6 +151,7 @@ class PredictConfig:
     )
     output: str | None = option(None, "write results to OUT.jsonl or OUT.csv", metavar="OUT", default_text="stdout")
     json: bool = option(False, 'one JSON object per line: {"text", "label", "scores"}', negatable=False)
+    force: bool = option(False, "overwrite an existing --output file", negatable=False)
     batch_size: int = option(64, "texts per forward pass")
     device: str = device_option()
     precision: str = precision_option()
@@ -147,6 +159,7 @@ class PredictConfig:
 
     def __post_init__(self):
         self.texts = tuple(self.texts)
+        check_types(self)
         if self.texts and self.file:
             raise ConfigError("give texts as arguments or --file, not both")
         check_whole(self, "batch_size", 1)
@@ -165,6 +178,7 @@ class ExportConfig:
     )
 
     def __post_init__(self):
+        check_types(self)
         if self.opset < 14:
             raise ConfigError(f"--opset {self.opset}: needs 14 or newer")
 
@@ -181,16 +195,32 @@ class ServeConfig:
         "wait this long to batch requests that arrive together; 0 = off",
         default_text="2 for PyTorch checkpoints, 0 for ONNX exports (measured, docs/PERFORMANCE.md)",
     )
+    api_key: str | None = option(
+        None,
+        "require this key from clients (header `Authorization: Bearer KEY`); prefer the environment variable, "
+        "which other users cannot read from the process list",
+        metavar="KEY",
+        default_text=f"${API_KEY_VARIABLE} if set, else no key",
+        secret=True,
+    )
+    body_timeout_s: float = option(
+        10.0, "seconds a client has to send a request's headers and body", flag="--body-timeout", metavar="SECONDS"
+    )
 
     def __post_init__(self):
+        if self.api_key is None:
+            self.api_key = os.environ.get(API_KEY_VARIABLE) or None
+        check_types(self)
         if self.max_in_flight < 1:
             raise ConfigError(f"--max-in-flight {self.max_in_flight}: needs at least 1")
-        check_whole(self, "port", 0)
-        check_whole(self, "threads", 0)
-        if self.batch_window_ms is not None and not (
-            math.isfinite(self.batch_window_ms) and self.batch_window_ms >= 0
-        ):
-            reject("batch_window_ms", self.batch_window_ms, "must be a number >= 0")
+        check_whole(self, "port", 0, maximum=MAX_PORT)  # 0: the system picks a free port
+        check_threads(self)
+        if self.batch_window_ms is not None:
+            check_number(self, "batch_window_ms", 0, 1000.0)  # longer windows only add latency
+        # Sockets take timeouts up to about 10**9 s; a day is already far more than any body needs.
+        check_number(self, "body_timeout_s", 0, 86400.0, above=True)
+        if self.api_key is not None and not self.api_key.strip():  # the key itself is never repeated in a message
+            raise ConfigError(f"--api-key (or ${API_KEY_VARIABLE}): must not be blank")
 
 
 @dataclass(kw_only=True)
@@ -199,7 +229,7 @@ class CompareConfig:
     runs: tuple[str, ...] = option((), "finished runs to include as they are", nargs="*", metavar="RUN_DIR")
     epochs: int | None = option(None, "epochs for every encoder", default_text="the default job's")
     portion: float = option(1.0, "fraction of the training data (stratified)")
-    # compare() itself refuses seeds < 1, for its Python callers too.
+    # compare() itself refuses seeds < 1 too, for its Python callers.
     seeds: int = option(1, "train each model with seeds 1..K; report mean ± std", metavar="K")
     output_dir: str = option("compare", "folder for the runs, the table and the chart", metavar="DIR")
     data_dir: str | None = option(None, "data folder", metavar="DIR", default_text="the bundled emotion data")
@@ -208,6 +238,14 @@ class CompareConfig:
 
     def __post_init__(self):
         self.runs = tuple(self.runs)
+        check_types(self)
+        # Checked here too (train() would refuse them), so that nothing is trained before the refusal.
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                check_whole(self, name, 1)
+        if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            reject("learning_rate", self.learning_rate, "must be a positive number")
+        check_whole(self, "seeds", 1)
         if not self.model_list and not self.runs:
             raise ConfigError("nothing to compare: give --models A,B,... and/or --runs RUN_DIR ...")
         if not 0 < self.portion <= 1:
@@ -234,6 +272,7 @@ class CheckDataConfig:
     )
 
     def __post_init__(self):
+        check_types(self)
         if self.examples < 0:
             raise ConfigError(f"--examples {self.examples}: must be 0 or more")
 
@@ -247,6 +286,7 @@ class AverageConfig:
 
     def __post_init__(self):
         self.checkpoints = tuple(self.checkpoints)
+        check_types(self)
         if bool(self.run) != bool(self.epochs):
             raise ConfigError("--run and --epochs go together")
 
@@ -258,5 +298,6 @@ class ReportConfig:
 
     def __post_init__(self):
         self.runs = tuple(self.runs)
+        check_types(self)
         if not self.runs:
             raise ConfigError("give at least one run folder")

@@ -9,7 +9,10 @@ from typing import Any
 
 from emodraw.config.options import (
     EMBEDDED_MODEL,
+    MAX_SEED,
     check_choices,
+    check_threads,
+    check_types,
     check_whole,
     device_option,
     option,
@@ -54,7 +57,7 @@ class TrainConfig:
     test_file: str | None = option(None, "test file (overrides --data-dir)", aliases=("--test",), metavar="FILE")
     skip_invalid: bool = option(False, "skip malformed lines (and report how many) instead of stopping")
     portion: float = option(1.0, "stratified, seeded fraction of the training set to use (0.1 -> 1,600 sentences)")
-    max_length: int = option(128, "truncate sentences to this many tokens")
+    max_length: int = option(128, "truncate sentences to this many tokens (at most the model's positions)")
     pooling: str = option(
         "cls",
         "what the classification head reads: cls (the [CLS] position through the pooler, as transformers does) "
@@ -181,6 +184,10 @@ class TrainConfig:
     report_to: str = option("none", "also log per-epoch scalars to: none or tensorboard", choices=REPORTERS)
 
     def __post_init__(self):
+        if isinstance(self.experiment, int) and not isinstance(self.experiment, bool):
+            self.experiment = str(self.experiment)  # train(experiment=3) names the preset "3"
+        check_types(self)
+        # max_length beyond the model's positions is clamped once the model is known (training.limits)
         for name in ("epochs", "batch_size", "max_length"):
             check_whole(self, name, 1)
         check_whole(self, "eval_batch_size", 0, "must be a whole number >= 0 (0 = automatic)")
@@ -213,8 +220,7 @@ class TrainConfig:
         ):
             reject("distill_from", self.distill_from, "must name at least one run or checkpoint folder")
         check_whole(self, "early_stopping_patience", 0)
-        if self.adapt_epochs < 0:
-            reject("adapt_epochs", self.adapt_epochs, "must be 0 (off) or more")
+        check_whole(self, "adapt_epochs", 0, "must be 0 (off) or more")
         if self.adapt_epochs and self.random_init:
             reject(
                 "adapt_epochs",
@@ -233,9 +239,8 @@ class TrainConfig:
                 self.keep_every_epoch,
                 "keeps checkpoints; it cannot be combined with --no-save-checkpoints",
             )
-        check_whole(self, "threads", 0)
-        if not isinstance(self.seed, int):
-            reject("seed", self.seed, "must be a whole number")
+        check_threads(self)
+        check_whole(self, "seed", 0, maximum=MAX_SEED)
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
             reject("layer_lr_decay", self.layer_lr_decay, "must be in (0, 1]")
         check_choices(self)

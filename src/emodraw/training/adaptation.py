@@ -36,6 +36,7 @@ from emodraw.errors import ConfigError
 from emodraw.hardware import autocast, pick_device, set_threads, use_bf16
 from emodraw.modeling.backbones import _from_pretrained, load_tokenizer, quiet_transformers, resolve_backbone
 from emodraw.modeling.batching import Encoded, bucketed_batches, encode, sorted_batches
+from emodraw.training.limits import fit_max_length
 from emodraw.training.optim import make_optimizer, parameter_groups
 
 ADAPT_MANIFEST = "adapt.json"
@@ -178,6 +179,7 @@ def adapt_sentences(
     head = _mlm_head(mlm_model)
     base_prefix = mlm_model.base_model_prefix + "."
     fresh_head = any(not key.startswith(base_prefix) for key in info["missing_keys"])
+    cfg = fit_max_length(cfg, mlm_model, tokenizer, log)  # adapt.json then records the length used
 
     encoded = encode(tokenizer, texts, max_length=cfg.max_length)
     held = encode(tokenizer, held_out, max_length=cfg.max_length) if held_out else None

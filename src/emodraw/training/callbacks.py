@@ -9,7 +9,8 @@ calls no Python hooks.
 
 `default_callbacks` registers them in this order: metrics.csv, the checkpoints, the resumable state (files:
 main process only), the tracker (--report-to), the log lines. The state comes last of the files: a run
-killed before it is saved resumes from the epoch before and does the epoch again.
+killed before it is saved resumes from the epoch before and does the epoch again. A full disk while writing
+them is one line naming the file (training.storage).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from emodraw.errors import ConfigError
 from emodraw.results import saved_from_best
 from emodraw.training import state
 from emodraw.training.run_folder import append_metrics
+from emodraw.training.storage import writing
 
 EVENTS = ("on_fit_start", "on_epoch_end", "on_fit_end")
 
@@ -62,7 +64,8 @@ def default_callbacks(config: TrainConfig, main: bool) -> Callbacks:
 
 # -- files -----------------------------------------------------------------------------------------
 def write_metrics_row(trainer, epoch: int, row: dict[str, float], val: dict[str, Any], improved: bool) -> None:
-    append_metrics(trainer.run_dir, row)
+    with writing(trainer.run_dir / "metrics.csv", trainer.run_dir):
+        append_metrics(trainer.run_dir, row)
 
 
 def checkpoint_name(trainer, kind: str) -> str:
@@ -89,7 +92,8 @@ def save_checkpoints(trainer, epoch: int, row: dict[str, float], val: dict[str, 
     model = trainer.accelerator.unwrap_model(trainer.model)
     with trainer.averaged():
         last = folder / checkpoint_name(trainer, f"epoch{epoch}")
-        save_checkpoint(last, model, trainer.tokenizer, checkpoint_metadata(trainer, epoch, val, f"Epoch {epoch}"))
+        with writing(last, trainer.run_dir):
+            save_checkpoint(last, model, trainer.tokenizer, checkpoint_metadata(trainer, epoch, val, f"Epoch {epoch}"))
         if not trainer.config.keep_every_epoch:
             for old in folder.glob(checkpoint_name(trainer, "epoch*")):
                 if old != last and old.is_dir():
@@ -97,19 +101,21 @@ def save_checkpoints(trainer, epoch: int, row: dict[str, float], val: dict[str, 
         if improved:
             saved_from = saved_from_best(trainer.config.checkpoint_rule)
             best = checkpoint_metadata(trainer, epoch, val, saved_from)
-            save_checkpoint(folder / checkpoint_name(trainer, "best"), model, trainer.tokenizer, best)
+            with writing(folder / checkpoint_name(trainer, "best"), trainer.run_dir):
+                save_checkpoint(folder / checkpoint_name(trainer, "best"), model, trainer.tokenizer, best)
 
 
 def save_training_state(trainer, epoch: int, row: dict[str, float], val: dict[str, Any], improved: bool) -> None:
     # state.save_state is looked up at each call: tests/helpers/kill_during_train.py wraps it to kill right after.
-    state.save_state(
-        trainer.run_dir,
-        model=trainer.accelerator.unwrap_model(trainer.model),
-        optimizer=trainer.optimizer,
-        scheduler=trainer.scheduler,
-        progress={"epoch": epoch, **trainer.selection.progress()},
-        extra_tensors=trainer.ema.state_tensors() if trainer.ema is not None else None,
-    )
+    with writing(trainer.run_dir / state.STATE_DIR, trainer.run_dir):
+        state.save_state(
+            trainer.run_dir,
+            model=trainer.accelerator.unwrap_model(trainer.model),
+            optimizer=trainer.optimizer,
+            scheduler=trainer.scheduler,
+            progress={"epoch": epoch, **trainer.selection.progress()},
+            extra_tensors=trainer.ema.state_tensors() if trainer.ema is not None else None,
+        )
 
 
 # -- tracking (--report-to) --------------------------------------------------------------------------

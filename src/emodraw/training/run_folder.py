@@ -5,6 +5,7 @@ and the results tables are written by their own modules. Only the main process c
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from emodraw.config import TrainConfig
 from emodraw.errors import ConfigError, EmodrawError
 from emodraw.files import clean_leftovers
 from emodraw.modeling.backbones import resolve_backbone
+from emodraw.training.storage import writing
 
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro", "learning_rate", "seconds")
 
@@ -58,7 +60,23 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, *, resume: bool) -> None
     clean_leftovers(run_dir / "checkpoints")  # what a killed run left half-written
     clean_leftovers(run_dir)
     if not resume:  # written first, so even a run that fails at once says what was asked
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_config(run_dir, config)
+
+
+def write_config(run_dir: Path, config: TrainConfig) -> None:
+    replace_file(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False), run_dir)
+
+
+def replace_file(path: Path, text: str, run_dir: Path) -> None:
+    """Write `path` whole or not at all (a temporary file renamed over it): `--resume` reads config.yaml and
+    run.json, so neither a crash nor a full disk may leave half of one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with writing(path, run_dir):
+            tmp.write_text(text)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _git_commit() -> str | None:
@@ -92,7 +110,8 @@ def write_run_manifest(
     bf16: bool,
     data_audit: dict | None = None,
 ) -> None:
-    """run.json: everything needed to rerun this run and to know what it ran on (and what its data repeats)."""
+    """run.json: everything needed to rerun this run and to know what it ran on (and what its data repeats).
+    config.yaml too, when `config` is no longer what it holds (a --max-length clamped to the model's)."""
     from datetime import datetime, timezone
 
     from emodraw.checkpoints import versions
@@ -116,25 +135,39 @@ def write_run_manifest(
             "cpu_threads": torch.get_num_threads(),
         },
     }
+    saved = run_dir / "config.yaml"
+    if not saved.is_file() or yaml.safe_load(saved.read_text()) != config.to_dict():
+        write_config(run_dir, config)
     path = run_dir / "run.json"
     if path.exists():  # a resumed run keeps the original and records each resumption
         previous = json.loads(path.read_text())
         previous.setdefault("resumed", []).append(manifest)
         manifest = previous
-    path.write_text(json.dumps(manifest, indent=1, default=str))
+    replace_file(path, json.dumps(manifest, indent=1, default=str), run_dir)
 
 
 # -- metrics.csv ---------------------------------------------------------------------------------
 def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
-    path = run_dir / "metrics.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRICS_COLUMNS)
-        if new:
+    """One row, appended and fsynced; on a write error (a full disk) the file is cut back to what it was, so
+    no half row is left for a resume to stumble on."""
+    fd = os.open(run_dir / "metrics.csv", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=METRICS_COLUMNS)
+        if size == 0:
             writer.writeheader()
         writer.writerow(row)
-        handle.flush()
-        os.fsync(handle.fileno())
+        data = text.getvalue().encode()
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_metrics(run_dir: Path, up_to: int) -> list[dict[str, float]]:

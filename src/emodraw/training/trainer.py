@@ -7,8 +7,9 @@ thing whatever the process count. Only the main process writes files.
 
 `Trainer` is the epoch loop. Its collaborators: run_folder (the folder, run.json, metrics.csv), run_data
 (the splits), optim (optimiser, schedule, step), selection (the best epoch, early stopping), callbacks
-(at each epoch's end: metrics.csv, checkpoints, state, tracking, log lines) and final_evaluation. Optional
-techniques are classes of their own that override a hook of Trainer's and call super() --
+(at each epoch's end: metrics.csv, checkpoints, state, tracking, log lines), final_evaluation, run_lock (one
+process per run folder), limits (--max-length within the model's positions) and storage (a full disk as one
+line). Optional techniques are classes of their own that override a hook of Trainer's and call super() --
 distillation.Distillation (--distill-from), task_adaptation.TaskAdaptation (--adapt-epochs); `trainer_class`
 puts the ones a config asks for before Trainer in a class's bases.
 """
@@ -43,18 +44,19 @@ from emodraw.training.callbacks import default_callbacks, tracker_names
 from emodraw.training.distillation import Distillation
 from emodraw.training.distributed import broadcast_path, gather_rows
 from emodraw.training.final_evaluation import evaluate_checkpoints, write_plots
+from emodraw.training.limits import fit_max_length
 from emodraw.training.optim import build_optimisation
+from emodraw.training.resume import resume_trainer
 from emodraw.training.run_data import describe_data, load_run_data
 from emodraw.training.run_folder import (
     METRICS_COLUMNS,
     choose_run_dir,
     prepare_run_dir,
-    read_metrics,
-    write_metrics,
     write_run_manifest,
 )
+from emodraw.training.run_lock import RunLock
 from emodraw.training.selection import Selection
-from emodraw.training.state import restore_state
+from emodraw.training.storage import writing
 from emodraw.training.task_adaptation import TaskAdaptation
 
 __all__ = ["METRICS_COLUMNS", "RunResult", "Trainer", "choose_run_dir", "train", "trainer_class"]
@@ -103,16 +105,26 @@ class Trainer:
         self.callbacks = default_callbacks(config, self.main)
 
         self.run_dir = broadcast_path(self.accelerator, run_dir or (choose_run_dir(config) if self.main else None))
+        # Before anything touches the folder (prepare_run_dir cleans up after killed runs): one process per run.
+        self.lock = RunLock.acquire(self.run_dir, log) if self.main else None
+        try:
+            self._set_up(config, resume, log)
+        except BaseException:
+            self.close()
+            raise
+
+    def _set_up(self, config: TrainConfig, resume: bool, log: Callable[[str], None]) -> None:
         if self.main:
             prepare_run_dir(self.run_dir, config, resume=resume)
         self.accelerator.wait_for_everyone()
         self.splits, audit = load_run_data(config, main=self.main, log=log)
         self.data_info = describe_data(self.splits.files)
-        if self.main:
-            write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16, audit)
         self.backbone = self._backbone()
         self.tokenizer = load_tokenizer(self.backbone, random_init=config.random_init)
         model = build_model(self.backbone, len(self.tokenizer), self.splits.label_names, config, self.device)
+        self.config = config = fit_max_length(config, model, self.tokenizer, log if self.main else None)
+        if self.main:  # after the clamp: run.json and config.yaml record the max_length used
+            write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16, audit)
         self.n_params = sum(p.numel() for p in model.parameters())
         self.model = self.accelerator.prepare_model(model)  # DDP-wrapped when there are several processes
         self.train_data = self._encode(self.splits.train)
@@ -159,7 +171,7 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------------
     def fit(self) -> list[dict[str, float]]:
         if self.resume:
-            self._restore()
+            resume_trainer(self)
         self.callbacks.run("on_fit_start", self)
         for epoch in range(self.start_epoch, self.config.epochs + 1):
             started = time.perf_counter()
@@ -236,22 +248,6 @@ class Trainer:
         """The weight average in the model while validating, saving or testing (--ema-decay)."""
         return self.ema.applied() if self.ema is not None else contextlib.nullcontext()
 
-    def _restore(self) -> None:
-        progress = restore_state(
-            self.run_dir,
-            model=self.accelerator.unwrap_model(self.model),
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            ema=self.ema,
-        )
-        done = progress["epoch"]
-        self.start_epoch = done + 1
-        self.selection = Selection.restored(self.config.checkpoint_rule, self.config.early_stopping_patience, progress)
-        self.history = read_metrics(self.run_dir, up_to=done)
-        if self.main:  # drop rows of an epoch the kill interrupted after its metrics line was written
-            write_metrics(self.run_dir, self.history)
-            self.log(f"resuming {self.run_dir} after epoch {done}")
-
     # -- the end ---------------------------------------------------------------------------------------
     def finish(self) -> RunResult:
         """Evaluate the last and best checkpoints on test (validation if there is no test file)."""
@@ -265,6 +261,11 @@ class Trainer:
                 write_plots(self.run_dir, evaluation)
         self.accelerator.wait_for_everyone()
         return RunResult(self.run_dir, rows, self.history, found)
+
+    def close(self) -> None:
+        """Release the run folder (train() calls it at the end, also on error)."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def build_model(backbone: Backbone, vocab_size: int, label_names: list[str], cfg: TrainConfig, device: torch.device):
@@ -329,5 +330,9 @@ def train(
         check_keys(overrides, "option")
         config = dataclasses.replace(config, **overrides)
     trainer = trainer_class(config)(config, run_dir, resume=resume is not None, progress=progress)
-    trainer.fit()
-    return trainer.finish()
+    try:
+        with writing(trainer.run_dir, trainer.run_dir):  # what the callbacks' own paths did not catch
+            trainer.fit()
+            return trainer.finish()
+    finally:
+        trainer.close()
