@@ -12,25 +12,20 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import torch
+from emodraw.checkpoint_integrity import max_positions
 
 # transformers' "no limit" for tokenizers is int(1e30); real limits are far below this.
 _NO_TOKENIZER_LIMIT = 1_000_000
 
 
 def length_limits(model, tokenizer) -> dict[str, int]:
-    """{"positions": usable positions, "tokenizer": its model_max_length}, each when known."""
+    """{"positions": usable positions, "tokenizer": its model_max_length}, each when known. The positions
+    follow the same rule as loading a checkpoint (emodraw.checkpoint_integrity.max_positions), so a
+    checkpoint never records a length its own load would clamp."""
     limits = {}
-    table = getattr(getattr(model.base_model, "embeddings", None), "position_embeddings", None)
-    if isinstance(table, torch.nn.Embedding):
-        # RoBERTa-style embeddings (RoBERTa, XLM-R, MPNet, ...) number positions from padding_idx + 1, the
-        # padding index being their padding_idx; the rows below it are never reached.
-        offset = table.padding_idx + 1 if table.padding_idx is not None else 0
-        limits["positions"] = table.num_embeddings - offset
-    else:  # no absolute position table found: the config's count is the conservative bound
-        positions = getattr(model.config, "max_position_embeddings", None)
-        if isinstance(positions, int) and positions > 0:
-            limits["positions"] = positions
+    positions = max_positions(model.config)
+    if positions is not None:
+        limits["positions"] = positions
     most = getattr(tokenizer, "model_max_length", None)
     if isinstance(most, int) and 0 < most < _NO_TOKENIZER_LIMIT:
         limits["tokenizer"] = most
