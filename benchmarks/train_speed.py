@@ -254,7 +254,10 @@ def run_emodraw(s: dict, prep: dict, out_dir: Path) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    history = trainer.fit()
+    try:
+        history = trainer.fit()
+    finally:
+        trainer.close()  # releases the run folder's lock
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     total = time.perf_counter() - start
