@@ -121,8 +121,8 @@ def test_concurrent_requests_get_their_own_answers(server):
 
 
 def test_too_many_in_flight_gets_a_fast_429(tiny_run):
-    # One request may be in flight; it waits 1.5 s in the batching window, so a second one is refused.
-    proc, url = start_server(tiny_run.checkpoints["best"], "--max-in-flight", "1", "--batch-window-ms", "1500")
+    # One request may be in flight; it waits 1 s in the batching window, so a second one is refused.
+    proc, url = start_server(tiny_run.checkpoints["best"], "--max-in-flight", "1", "--batch-window-ms", "1000")
     try:
         first = {}
         thread = threading.Thread(

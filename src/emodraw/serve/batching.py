@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
+
+from emodraw.serve.shapes import scorer
 
 
 class Batcher:
     """Collects the texts of requests that arrive within `window` seconds and runs them as one batch
     on a single worker thread (the model is not re-entrant, and one big batch beats many small).
-    A window of 0 runs each request on its own, still on that one thread."""
+    A window of 0 runs each request on its own, still on that one thread.
+
+    If the model call for a batch fails, each of its requests is run again alone, so one request that
+    breaks the model fails only itself, never the others that happened to share its batch."""
 
     def __init__(self, classifier, window_s: float, max_batch: int, model_batch_size: int = 32):
         self.classifier, self.window_s, self.max_batch = classifier, window_s, max_batch
-        self.run = partial(classifier.details, batch_size=model_batch_size)
+        self.run = scorer(classifier, model_batch_size)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emodraw-model")
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
@@ -32,31 +36,51 @@ class Batcher:
         return await future
 
     async def _loop(self):
-        loop = asyncio.get_running_loop()
         while True:
-            jobs = [await self.queue.get()]
-            size = len(jobs[0][0])
-            deadline = loop.time() + self.window_s
-            while size < self.max_batch:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
-                    break
-                jobs.append(job)
-                size += len(job[0])
-            texts = [t for job_texts, _ in jobs for t in job_texts]
+            jobs = await self._collect()
             try:
-                rows = await loop.run_in_executor(self.executor, self.run, texts)
-            except Exception as exc:  # a model failure answers every waiting request, never hangs them
-                for _, future in jobs:
-                    if not future.done():
-                        future.set_exception(exc)
+                rows = await self._score([t for job_texts, _ in jobs for t in job_texts])
+            except Exception as exc:
+                if len(jobs) == 1:
+                    _settle(jobs[0][1], exc=exc)
+                    continue
+                for job_texts, future in jobs:  # find the guilty request: each alone
+                    try:
+                        _settle(future, await self._score(job_texts))
+                    except Exception as alone:  # answers its own request; the loop never dies
+                        _settle(future, exc=alone)
                 continue
             start = 0
             for job_texts, future in jobs:
-                if not future.done():
-                    future.set_result(rows[start : start + len(job_texts)])
+                _settle(future, rows[start : start + len(job_texts)])
                 start += len(job_texts)
+
+    async def _collect(self) -> list[tuple[list[str], asyncio.Future]]:
+        """The first waiting request and those that arrive within the window, up to `max_batch` texts."""
+        loop = asyncio.get_running_loop()
+        jobs = [await self.queue.get()]
+        size = len(jobs[0][0])
+        deadline = loop.time() + self.window_s
+        while size < self.max_batch:
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                break
+            try:
+                job = await asyncio.wait_for(self.queue.get(), timeout)
+            except asyncio.TimeoutError:
+                break
+            jobs.append(job)
+            size += len(job[0])
+        return jobs
+
+    async def _score(self, texts: list[str]) -> list[dict[str, Any]]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, texts)
+
+
+def _settle(future: asyncio.Future, rows=None, exc: BaseException | None = None) -> None:
+    if future.done():  # its client went away (the request was cancelled)
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(rows)

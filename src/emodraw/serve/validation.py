@@ -1,60 +1,98 @@
-"""What the server accepts: a body-size limit enforced before parsing, and the checks of a /predict body.
+"""What the server accepts: a body read whole under a size limit and a deadline before parsing, and the
+checks of a /predict body.
 
-Bad input never reaches the model: a body over the limit is 413; invalid JSON, a missing, non-string
-or empty text, or too many texts is 422 with a JSON error naming the problem.
+Bad input never reaches the model: a body over the limit is 413, one not sent in time 408; invalid JSON,
+a missing, non-string or empty text, a text that is not valid Unicode (a lone surrogate such as the JSON
+escape "\\ud800") or holds a NUL, or too many texts is 422 with a JSON error naming the problem.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 from fastapi.responses import JSONResponse
+
+from emodraw.data.records import text_problem
+
+log = logging.getLogger("emodraw.serve")
 
 MAX_BODY_BYTES = 1 << 20
 MAX_TEXTS = 64
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str, *, close: bool = False, headers: dict | None = None) -> JSONResponse:
+    """Every error the server gives: `{"error": message}`. `close`: the connection is not kept alive (the
+    rest of the request body was not read)."""
+    headers = {**(headers or {}), **({"Connection": "close"} if close else {})}
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
-class BodyLimit:
-    """ASGI middleware: refuse bodies over the limit (413) before the JSON parser sees them, both when
-    Content-Length says so and when a chunked body grows past it."""
+class BodyGuard:
+    """ASGI middleware: the whole request body is read here, under a size limit and a deadline, before the
+    app sees the request -- so a request holds an in-flight slot and the model only once its body is in.
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    Over the limit (by Content-Length, or a chunked body growing past it): 413. Not complete within
+    `timeout_s` of the headers (a client sending one byte a second): 408, and the connection is closed.
+    A client that disconnects mid-body: nothing to answer; one debug line, never a traceback."""
+
+    def __init__(self, app, limit: int, timeout_s: float):
+        self.app, self.limit, self.timeout_s = app, limit, timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
+        length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await self._too_large(scope, receive, send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
-
+            return await error(413, f"request body over {self.limit} bytes")(scope, receive, send)
         try:
-            await self.app(scope, limited_receive, send)
+            body = await asyncio.wait_for(self._read(receive), self.timeout_s)
         except _TooLarge:
-            await self._too_large(scope, receive, send)
+            return await error(413, f"request body over {self.limit} bytes", close=True)(scope, receive, send)
+        except asyncio.TimeoutError:
+            message = f"request body not received within {self.timeout_s:g} s"
+            return await error(408, message, close=True)(scope, receive, send)
+        except _Disconnected:
+            log.debug("client %s disconnected before sending its whole request", _client(scope))
+            return
+        replayed = False
 
-    async def _too_large(self, scope, receive, send):
-        response = error(413, f"request body over {self.limit} bytes")
-        await response(scope, receive, send)
+        async def replay():
+            nonlocal replayed
+            if replayed:  # after the body: whatever the server says next (a disconnect)
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _client(scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "?"
 
 
 def parse_predict(body: bytes, max_texts: int) -> tuple[list[str], bool] | str:
@@ -81,6 +119,8 @@ def parse_predict(body: bytes, max_texts: int) -> tuple[list[str], bool] | str:
             return f"{where} must be a string"
         if not text.strip():
             return f"{where} is empty"
+        if problem := text_problem(text):  # a lone surrogate or a NUL: the tokenizer would fail or lose it
+            return f"{where}: {problem}"
     return texts, single
 
 
