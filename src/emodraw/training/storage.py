@@ -8,30 +8,12 @@ says so."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from emodraw.errors import EmodrawError
+from emodraw.files import disk_problem
 from emodraw.training.state import has_state
-
-REASONS = {
-    errno.ENOSPC: "no space left on device",
-    getattr(errno, "EDQUOT", errno.ENOSPC): "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-}
-# safetensors and tokenizers (Rust) raise their own exception types, with the OS error's number in the text.
-_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
-
-
-def storage_problem(exc: BaseException) -> str | None:
-    """'no space left on device', ... when `exc` is one of the storage failures above, else None."""
-    code = exc.errno if isinstance(exc, OSError) else None
-    if code is None and not isinstance(exc, OSError):
-        match = _RUST_OS_ERROR.search(str(exc))
-        code = int(match.group(1)) if match else None
-    return REASONS.get(code)
 
 
 def intact_note(run_dir: Path) -> str:
@@ -48,7 +30,7 @@ def writing(path: Path, run_dir: Path) -> Iterator[None]:
     except EmodrawError:
         raise
     except Exception as exc:
-        reason = storage_problem(exc)
+        reason = disk_problem(exc)
         if reason is None:
             raise
         raise EmodrawError(f"{path}: {reason}{intact_note(run_dir)}") from None
