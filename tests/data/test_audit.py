@@ -1,14 +1,10 @@
 """Repeated sentences within and across splits: `emodraw check-data` and the audit every run records."""
 
-import importlib.util
 import json
-from functools import cache
 from pathlib import Path
 
 import pytest
 from helpers.tiny_data import TINY_OPTIONS, write_split_files
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from emodraw.cli import main
 from emodraw.data.audit import audit_splits, format_report, problems
@@ -156,29 +152,3 @@ def test_the_audit_is_linear_in_repeats():
     report = audit_splits(Splits(train, val, None, ["fear", "joy"], {}))
     assert report["train"]["with_two_labels"] == n and report["val"]["in_train_other_label"] == n // 10
     assert CountedLabel.hashes < 20 * n, f"{CountedLabel.hashes} label hashes for {n} lines"
-
-
-@cache
-def quadratic_reference():
-    """The audit as it was before it was made linear, kept as the baseline of benchmarks/audit_scale.py."""
-    path = Path(__file__).parents[2] / "benchmarks" / "audit_scale.py"
-    spec = importlib.util.spec_from_file_location("audit_scale", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.quadratic_audit_splits
-
-
-sentence = st.sampled_from(["i feel fine", "I feel  FINE", "i am sad", "so happy", "eek"])
-split = st.lists(st.tuples(sentence, st.sampled_from(["joy", "sadness", "fear"])), min_size=1, max_size=12)
-
-
-@settings(max_examples=80, deadline=None)
-@given(parts=st.tuples(split, split, st.one_of(st.none(), split)), max_examples=st.integers(0, 3))
-def test_the_linear_audit_reports_what_the_quadratic_one_did(parts, max_examples):
-    def examples(name, rows):
-        return Examples(f"{name}.txt", [t for t, _ in rows], [y for _, y in rows], list(range(1, len(rows) + 1)))
-
-    train, val, test = (examples(n, rows) if rows else None for n, rows in zip(("train", "val", "test"), parts))
-    splits = Splits(train, val, test, ["fear", "joy", "sadness"], {})
-    expected = json.dumps(quadratic_reference()(splits, max_examples=max_examples))
-    assert json.dumps(audit_splits(splits, max_examples=max_examples)) == expected
