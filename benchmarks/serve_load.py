@@ -5,7 +5,7 @@ off -- so the effect of batching is measured in the same run, not assumed.
 
     python benchmarks/serve_load.py --model EXPORT_OR_CHECKPOINT [--requests 5000] [--concurrency 32]
     python benchmarks/serve_load.py --url http://127.0.0.1:8000 --requests 1000   # a server already running
-    python benchmarks/serve_load.py --model CHECKPOINT --batching on --requests 50000 --memory   # memory over a long run
+    python benchmarks/serve_load.py --model CHECKPOINT --batching on --requests 50000 --memory
 
 Prints, per configuration: requests/s, latency p50/p95/p99 and the number of errors (must be 0).
 With --memory, also the server's resident memory (RSS, psutil on the server's pid) after a warm-up of
