@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.refusals import edit_json, one_line_refusal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
@@ -29,23 +30,9 @@ def ckpt(tiny_run, tmp_path) -> Path:
     return Path(shutil.copytree(tiny_run.checkpoints["best"], tmp_path / "ckpt"))
 
 
-def edit_json(path: Path, change) -> None:
-    """Rewrite a JSON file through `change(data) -> data`."""
-    path.write_text(json.dumps(change(json.loads(path.read_text()))))
-
-
 def reseal(folder: Path) -> None:
     """Recompute the manifest, as someone who edits a file and then 'fixes' the checksums would."""
     write_manifest(folder)
-
-
-def one_line_refusal(capsys, *args) -> str:
-    """Run the CLI in this process: it must exit 2 with one line on stderr; any other exception fails the test."""
-    capsys.readouterr()
-    assert main([str(a) for a in args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 def run_cli(*args, **kw) -> subprocess.CompletedProcess:

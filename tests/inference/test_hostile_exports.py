@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.refusals import edit_json, one_line_refusal
 
 from emodraw import Classifier
 from emodraw.checkpoints import write_manifest
@@ -16,18 +17,6 @@ from emodraw.cli import main
 from emodraw.errors import CheckpointError, EmodrawError
 
 LONG_TEXT = "i feel wonderful today " * 200
-
-
-def edit_json(path: Path, change) -> None:
-    path.write_text(json.dumps(change(json.loads(path.read_text()))))
-
-
-def one_line_refusal(capsys, *args) -> str:
-    capsys.readouterr()
-    assert main([str(a) for a in args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
