@@ -11,6 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Adapted backbones (`--adapt-epochs`) are cached; never in the user's own cache during tests.
 os.environ.setdefault("EMODRAW_CACHE", tempfile.mkdtemp(prefix="emodraw-test-cache-"))
 
+from helpers.keyword_data import KEYWORD_OPTIONS, write_keyword_data  # noqa: E402
 from helpers.tiny_data import TINY_OPTIONS, write_split_files  # noqa: E402
 from helpers.tiny_models import make_tiny_albert, make_tiny_bert  # noqa: E402
 
@@ -37,3 +38,14 @@ def tiny_run(tmp_path_factory, tiny_albert, small_data):
 
     out = tmp_path_factory.mktemp("runs") / "tiny-run"
     return train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(out), progress=False, **TINY_OPTIONS)
+
+
+@pytest.fixture(scope="session")
+def keyword_run(tmp_path_factory, tiny_albert):
+    """A tiny ALBERT run that has learned emotion keywords (helpers.keyword_data), maximum length 32 tokens."""
+    from emodraw import train
+
+    data = write_keyword_data(tmp_path_factory.mktemp("data") / "keywords")
+    out = tmp_path_factory.mktemp("runs") / "keyword-run"
+    result = train(model=str(tiny_albert), data_dir=str(data), output_dir=str(out), progress=False, **KEYWORD_OPTIONS)
+    return result.run_dir

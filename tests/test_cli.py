@@ -370,21 +370,23 @@ def test_config_file_problems_are_one_line(tmp_path, kind):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_serve_passes_the_api_key_and_body_timeout(monkeypatch):
-    """`serve` hands --api-key (or $EMODRAW_API_KEY) and --body-timeout to ServeOptions, without printing the key."""
-    import types
-
+def test_serve_passes_its_options_to_the_server(monkeypatch):
+    """`serve` hands --api-key (or $EMODRAW_API_KEY), --body-timeout, --long-text, --cors-origin and --access-log to
+    ServeOptions."""
     from emodraw.cli import main
 
     seen = {}
-    fake = types.ModuleType("emodraw.serve.app")  # the server itself is not the point here
-    fake.ServeOptions = lambda **kwargs: seen.update(kwargs)
-    fake.serve = lambda *a, **k: seen.setdefault("served", True)
-    monkeypatch.setitem(sys.modules, "emodraw.serve.app", fake)
+    # the server itself is not the point here
+    monkeypatch.setattr("emodraw.serve.runner.serve", lambda *a, **k: seen.update(vars(k["options"]), served=True))
     monkeypatch.setenv("EMODRAW_API_KEY", "from-env")
     assert main(["serve", "c", "--body-timeout", "2.5"]) == 0
     assert seen["api_key"] == "from-env" and seen["body_timeout_s"] == 2.5 and seen["served"]
+    assert seen["long_text"] == "truncate" and seen["cors_origin"] == () and seen["access_log"] is False
     assert main(["serve", "c", "--api-key", "typed"]) == 0 and seen["api_key"] == "typed"
+    argv = ["serve", "c", "--long-text", "chunk", "--cors-origin", "https://a.example", "--access-log"]
+    assert main(argv + ["--cors-origin", "http://b.example:8080"]) == 0
+    assert seen["long_text"] == "chunk" and seen["access_log"] is True
+    assert seen["cors_origin"] == ("https://a.example", "http://b.example:8080")
 
 
 def test_predict_passes_force(monkeypatch):

@@ -313,3 +313,40 @@ def test_stdout_is_still_streamed_line_by_line(tmp_path, monkeypatch, capsys):
     assert stream.predict_stream(Watching(), texts=["one", "two", "three"]) == 0
     assert seen_out == ["", "joy\tone\n", "joy\ttwo\n"]
     assert capsys.readouterr().out == "joy\tthree\n"
+
+
+def test_explain_through_the_command_in_every_output_format(keyword_run, tmp_path):
+    text = "i am furious about the delay"
+    result = run_predict(keyword_run, "--explain", "--json", text)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["label"] == "anger" and [w["word"] for w in row["explanation"]] == text.split()
+    assert max(row["explanation"], key=lambda w: w["weight"])["word"] == "furious"
+    plain = run_predict(keyword_run, "--explain", text).stdout.splitlines()
+    assert plain[0] == f"anger\t{text}" and "furious:+" in plain[1]
+    out = tmp_path / "out.csv"
+    assert run_predict(keyword_run, "--explain", text, "--output", out).returncode == 0
+    (line,) = csv.DictReader(out.open())
+    assert [w["word"] for w in json.loads(line["explanation"])] == text.split()
+
+
+def test_long_text_chunk_through_predict_and_evaluate(keyword_run, tmp_path):
+    from helpers.keyword_data import FILLER
+
+    text = " ".join(FILLER * 2) + " and i am terrified"  # the keyword far past the 32-token window
+    truncated = json.loads(run_predict(keyword_run, "--json", text).stdout)
+    chunked = json.loads(run_predict(keyword_run, "--json", "--long-text", "chunk", text).stdout)
+    assert chunked["label"] == "fear" and truncated["label"] != "fear"
+    data = tmp_path / "long.txt"
+    data.write_text(f"{text};fear\n{' '.join(FILLER)} i am so happy;joy\n")
+    scores = {}
+    for mode in ("truncate", "chunk"):
+        result = subprocess.run(
+            [sys.executable, "-m", "emodraw.cli", "evaluate", str(keyword_run), "--data", str(data), "--json"]
+            + ["--long-text", mode],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        scores[mode] = json.loads(result.stdout)["accuracy"]
+    assert scores["chunk"] == 1.0 and scores["truncate"] < 1.0

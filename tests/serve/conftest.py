@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emodraw.errors import DataError
+from emodraw.inference.classifier import Classifier
 
 LABELS = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 
@@ -18,17 +20,20 @@ class FakeClassifier:
     labels = LABELS
     max_length = 128
     path = Path("fake-model")
+    multi_label = False
+    activate = Classifier.activate  # the real activations: softmax, sigmoid, none
 
     def __init__(self):
         self.calls: list[list[str]] = []
 
-    def details(self, texts, batch_size=32):
+    def scores(self, texts, batch_size=32, long_text="truncate"):
         self.calls.append(list(texts))
         if any("refuse" in t for t in texts):
             raise DataError("texts", None, "this text cannot be classified")
         if any("poison" in t for t in texts):
             raise RuntimeError("the model broke on this batch\n(a second line that must not reach the log)")
-        return [{"label": "joy", "scores": {n: float(n == "joy") for n in LABELS}, "truncated": False} for _ in texts]
+        logits = np.where(np.array(LABELS) == "joy", 10.0, 0.0).astype(np.float32)
+        return np.tile(logits, (len(texts), 1)), np.zeros(len(texts), dtype=bool)
 
 
 @pytest.fixture

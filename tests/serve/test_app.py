@@ -19,12 +19,14 @@ def start_server(checkpoint, *options):
     return spawn_server(checkpoint, *options, timeout_s=30)
 
 
-def test_the_server_names_import_from_the_package_and_from_app():
+def test_the_server_names_import_from_the_package():
     import emodraw.serve as package
     import emodraw.serve.app as app
+    import emodraw.serve.runner as runner
 
-    for name in ("serve", "create_app", "ServeOptions", "spawn_server"):  # cli.py and benchmarks use these
+    for name in ("create_app", "ServeOptions"):  # cli.py and benchmarks use these
         assert getattr(package, name) is getattr(app, name)
+    assert package.serve is runner.serve and callable(package.spawn_server)
 
 
 def test_the_batching_window_follows_the_backend_unless_given():

@@ -101,14 +101,12 @@ def test_loopback_hosts_get_no_warning(host):
 
 
 def test_serving_beyond_loopback_warns_and_says_how_to_protect_it(monkeypatch, fake_classifier):
-    import uvicorn
-
     from emodraw.inference.classifier import Classifier
-    from emodraw.serve import ServeOptions, serve
+    from emodraw.serve import ServeOptions, runner, serve
 
     monkeypatch.setattr(Classifier, "load", staticmethod(lambda *a, **k: fake_classifier))
     ran = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: ran.append(kwargs))
+    monkeypatch.setattr(runner, "run_until_stopped", lambda server: ran.append({"host": server.config.host}))
     for host, key, wanted in [
         ("0.0.0.0", None, "no authentication"),
         ("192.168.1.7", None, "--api-key"),

@@ -1,4 +1,4 @@
-"""The PyTorch server's model calls come in a bounded set of shapes (issue #19), with the same scores."""
+"""The PyTorch server's model calls come in a bounded set of shapes, with the same scores."""
 
 import random
 
@@ -30,15 +30,15 @@ def classifier(tiny_run):
     return Classifier.load(tiny_run.checkpoints["best"], precision="fp32")
 
 
-def test_bucketed_scores_are_the_classifiers_up_to_float_noise(classifier):
-    from emodraw.serve.shapes import bucketed_details
+@pytest.mark.parametrize("long_text", ["truncate", "chunk"])
+def test_the_servers_scores_are_the_classifiers_up_to_float_noise(classifier, long_text):
+    from emodraw.serve.shapes import scorer
 
-    want = classifier.details(TEXTS, batch_size=32)
-    got = bucketed_details(classifier, TEXTS, batch_size=32)
-    assert [r["label"] for r in got] == [r["label"] for r in want]
-    assert [r["truncated"] for r in got] == [r["truncated"] for r in want] and got[3]["truncated"]
-    for g, w in zip(got, want):
-        assert g["scores"] == pytest.approx(w["scores"], abs=1e-5)
+    logits, truncated = classifier.scores(TEXTS, batch_size=32, long_text=long_text)
+    got = scorer(classifier, 32, long_text)(TEXTS)
+    assert [bool(cut) for _, cut in got] == truncated.tolist() and got[3][1] == (long_text == "truncate")
+    for (row, _), want in zip(got, logits):
+        assert row == pytest.approx(want, abs=1e-4)
 
 
 def test_the_server_only_ever_gives_the_model_bounded_shapes(classifier):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from emodraw.cli.flags import from_args
+from emodraw.cli.flags import env_description, from_args, read_environment
 from emodraw.config import (
     OPTION_NAMES,
     AdaptConfig,
@@ -52,8 +52,13 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, options: type, help: str, description: str | None = None, **kw):
-    """Register the function as `emodraw NAME`; its parser is generated from `options` (and `config`)."""
+def command(name: str, options: type, help: str, description: str | None = None, env_prefix: str | None = None, **kw):
+    """Register the function as `emodraw NAME`; its parser is generated from `options` (and `config`).
+    With `env_prefix`, every option may also be given as the environment variable ENV_PREFIX<NAME> (a flag
+    wins), and --help says so: for a command run as a service, where the environment is the configuration."""
+    if env_prefix is not None:
+        read_environment(options, env_prefix)
+        description = f"{description or help[0].upper() + help[1:] + '.'} {env_description(env_prefix)}"
 
     def register(function):
         COMMANDS[name] = Command(name, options, function, help, description, **kw)
@@ -175,6 +180,7 @@ def cmd_evaluate(cfg: EvaluateConfig) -> int:
         data=cfg.data,
         batch_size=cfg.batch_size,
         skip_invalid=cfg.skip_invalid,
+        long_text=cfg.long_text,
         device=cfg.device,
         precision=cfg.precision,
         threads=cfg.threads,
@@ -205,6 +211,8 @@ def cmd_predict(cfg: PredictConfig) -> int:
         as_json=cfg.json,
         batch_size=cfg.batch_size,
         force=cfg.force,
+        explain=cfg.explain,
+        long_text=cfg.long_text,
     )
 
 
@@ -223,19 +231,19 @@ def cmd_export(cfg: ExportConfig) -> int:
     return 0
 
 
-@command(
-    "serve",
-    ServeConfig,
-    help="HTTP API + the Emotion Draw web page",
-)
+@command("serve", ServeConfig, help="HTTP API + the Emotion Draw web page", env_prefix="EMODRAW_")
 def cmd_serve(cfg: ServeConfig) -> int:
-    from emodraw.serve.app import ServeOptions, serve
+    from emodraw.serve.app import ServeOptions
+    from emodraw.serve.runner import serve
 
     options = ServeOptions(
         max_in_flight=cfg.max_in_flight,
         batch_window_ms=cfg.batch_window_ms,
         api_key=cfg.api_key,
         body_timeout_s=cfg.body_timeout_s,
+        long_text=cfg.long_text,
+        cors_origin=cfg.cors_origin,
+        access_log=cfg.access_log,
     )
     serve(cfg.checkpoint, cfg.host, cfg.port, threads=cfg.threads, options=options, log=_stderr)
     return 0

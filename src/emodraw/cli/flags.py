@@ -1,13 +1,16 @@
 """Command-line flags generated from an options dataclass (emodraw.config): one flag per field, typed,
-with its choices, aliases and help, and the type and default appended to that help."""
+with its choices, aliases and help, and the type and default appended to that help. A command may also take
+every option from the environment (`read_environment`: serve's EMODRAW_PORT, ...); a flag given wins."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from typing import Any
 
-from emodraw.config.options import field_kind, flag, suggest
+from emodraw.config.options import KIND_WORDS, field_kind, flag, suggest
+from emodraw.errors import ConfigError
 
 ADVANCED_TITLE = "engine knobs for benchmarks: alternatives to the measured defaults (docs/PERFORMANCE.md)"
 
@@ -81,8 +84,10 @@ def add_options(parser: argparse.ArgumentParser, cls, title: str | None = None, 
     Defaults are SUPPRESSed: only what the user typed lands in the namespace, so the dataclass alone holds
     the defaults (from_args fills in the rest) and train can tell typed flags from a preset's values.
     enforce_choices=False leaves choices to the dataclass's own check, whose message then reads the same
-    whether the value came from a flag, a preset or a YAML file."""
+    whether the value came from a flag, a preset or a YAML file. For a class that reads the environment, a
+    required option may be left out on the command line: from_args then looks for its variable."""
     container = parser.add_argument_group(title) if title else parser
+    from_env = cls in ENV_PREFIXES
     advanced = None
     exclusive: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
@@ -103,11 +108,13 @@ def add_options(parser: argparse.ArgumentParser, cls, title: str | None = None, 
         if meta.get("positional"):
             if meta["positional"] is not True:
                 kw["nargs"] = meta["positional"]
+            if from_env:
+                kw["nargs"] = {True: "?", "+": "*"}.get(meta["positional"], meta["positional"])
             action = where.add_argument(f.name, type=kind, metavar=meta.get("metavar"), **kw)
         else:
             flags = [meta.get("flag", flag(f.name)), *meta.get("aliases", ())]
             kw["dest"] = f.name
-            if _required(f):
+            if _required(f) and not from_env:
                 kw["required"] = True
             if kind is bool:
                 kw["action"] = argparse.BooleanOptionalAction if meta.get("negatable", True) else "store_true"
@@ -133,10 +140,95 @@ def add_options(parser: argparse.ArgumentParser, cls, title: str | None = None, 
 
 
 def from_args(args: argparse.Namespace, cls):
-    """The dataclass `cls` from the flags the user typed; its own defaults for the others."""
-    values = {}
+    """The dataclass `cls` from the flags the user typed, then (for a class given to read_environment) the
+    environment variables set, then its own defaults. A value from a variable that the dataclass refuses is
+    reported under the variable's name: "EMODRAW_PORT 99999: ..." instead of "--port 99999: ..."."""
+    prefix = ENV_PREFIXES.get(cls)
+    values, variables = {}, {}
     for f in dataclasses.fields(cls):
         if hasattr(args, f.name):
             value = getattr(args, f.name)
             values[f.name] = tuple(value) if field_kind(f)[1] else value
-    return cls(**values)
+        elif prefix is not None:
+            variable = env_name(f, prefix)
+            text = os.environ.get(variable, "")
+            if text:  # VAR= (empty) is unset, as a shell's `VAR= cmd` and the API key's own reading mean it
+                values[f.name], variables[f.name] = env_value(f, variable, text), variable
+            elif _required(f):
+                raise ConfigError(f"the following arguments are required: {_shown_name(f)} (or set {variable})")
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise _renamed(exc, cls, variables) from None
+
+
+# -- options from environment variables -------------------------------------------------------------------
+# The options classes whose every field may come from PREFIX<NAME>: registered by the command that wants it
+# (emodraw.cli.commands' @command(env_prefix=...)), so that no other command starts reading variables that
+# happen to share the prefix (EMODRAW_CACHE is the adapted backbones' cache, not an option).
+ENV_PREFIXES: dict[type, str] = {}
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def read_environment(cls, prefix: str) -> None:
+    """Let every option of the dataclass `cls` also come from the environment variable PREFIX<NAME>."""
+    ENV_PREFIXES[cls] = prefix
+
+
+def env_description(prefix: str) -> str:
+    """The sentence a command's --help description gets when its options read the environment."""
+    return (
+        f"Every option can also come from the environment as {prefix}<NAME>, the option's name in capitals with "
+        f"_ for - ({prefix}PORT=8080, {prefix}ACCESS_LOG=1, {prefix}CORS_ORIGIN=A,B for a repeatable one, "
+        f"{prefix}CHECKPOINT for the positional argument); a flag given wins over its variable."
+    )
+
+
+def env_name(f: dataclasses.Field, prefix: str) -> str:
+    """PREFIX + the option's name as the user knows it: its flag's (--body-timeout: EMODRAW_BODY_TIMEOUT), or
+    the field's for a positional argument (EMODRAW_CHECKPOINT)."""
+    name = f.name if f.metadata.get("positional") else f.metadata.get("flag", flag(f.name)).lstrip("-")
+    return prefix + name.replace("-", "_").upper()
+
+
+def env_value(f: dataclasses.Field, variable: str, text: str) -> Any:
+    """A variable's text as the field's type, or a one-line ConfigError naming the variable, as the flag's
+    own error would name the flag. A repeatable option takes comma-separated values."""
+    kind, many = field_kind(f)
+    items = [item.strip() for item in text.split(",") if item.strip()] if many else [text]
+    shown = "<hidden>" if f.metadata.get("secret") else None  # a key is never repeated in a message
+    values = []
+    for item in items:
+        word = item.strip().lower()
+        try:
+            if kind is bool:
+                if word not in _TRUE + _FALSE:
+                    raise ValueError
+                value = word in _TRUE
+            else:
+                value = kind(item.strip()) if kind in (int, float) else item
+        except ValueError:
+            why = f"must be one of {', '.join(_TRUE + _FALSE)}" if kind is bool else f"must be {KIND_WORDS[kind]}"
+            raise ConfigError(f"{variable} {shown or repr(item)}: {why}") from None
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{variable} {shown or repr(value)}: must be one of {', '.join(choices)}")
+        values.append(value)
+    return tuple(values) if many else values[0]
+
+
+def _renamed(exc: ConfigError, cls, variables: dict[str, str]) -> ConfigError:
+    """`exc` with the flag it starts with replaced by the variable, when that option came from one."""
+    message = str(exc)
+    for f in dataclasses.fields(cls):
+        label = f.metadata.get("flag", flag(f.name))
+        variable = variables.get(f.name)
+        if variable and variable not in message and message.startswith((label + " ", label + ":")):
+            return ConfigError(variable + message[len(label) :])
+    return exc
+
+
+def _shown_name(f: dataclasses.Field) -> str:
+    if f.metadata.get("positional"):
+        return f.metadata.get("metavar") or f.name
+    return f.metadata.get("flag", flag(f.name))

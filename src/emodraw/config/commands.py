@@ -31,6 +31,11 @@ PROGRESS_HELP = "show a progress bar"
 TERMINAL = "when stderr is a terminal"
 API_KEY_VARIABLE = "EMODRAW_API_KEY"
 MAX_PORT = 65535
+LONG_TEXT = ("truncate", "chunk")
+LONG_TEXT_HELP = (
+    "texts longer than the model's maximum length: truncate (score the start) or chunk (score overlapping "
+    "windows and combine them, so an emotional passage late in a text counts)"
+)
 
 
 def _checkpoint(help: str = CHECKPOINT_HELP):
@@ -131,6 +136,7 @@ class EvaluateConfig:
     data: str | None = option(None, "a labelled .txt/.csv/.jsonl file instead", metavar="FILE", exclusive="data")
     json: bool = option(False, "print one JSON object", negatable=False)
     batch_size: int = option(128, "texts per forward pass")
+    long_text: str = option("truncate", LONG_TEXT_HELP, choices=LONG_TEXT)
     skip_invalid: bool = option(False, "skip malformed lines instead of stopping", negatable=False)
     device: str = device_option()
     precision: str = precision_option()
@@ -152,6 +158,13 @@ class PredictConfig:
     output: str | None = option(None, "write results to OUT.jsonl or OUT.csv", metavar="OUT", default_text="stdout")
     json: bool = option(False, 'one JSON object per line: {"text", "label", "scores"}', negatable=False)
     force: bool = option(False, "overwrite an existing --output file", negatable=False)
+    explain: bool = option(
+        False,
+        "add each word's contribution to the predicted emotion (and to every emotion): the score lost when "
+        "the word is left out",
+        negatable=False,
+    )
+    long_text: str = option("truncate", LONG_TEXT_HELP, choices=LONG_TEXT)
     batch_size: int = option(64, "texts per forward pass")
     device: str = device_option()
     precision: str = precision_option()
@@ -206,6 +219,13 @@ class ServeConfig:
     body_timeout_s: float = option(
         10.0, "seconds a client has to send a request's headers and body", flag="--body-timeout", metavar="SECONDS"
     )
+    long_text: str = option("truncate", LONG_TEXT_HELP, choices=LONG_TEXT)
+    cors_origin: tuple[str, ...] = option(
+        (),
+        "allow browser pages from this origin (e.g. https://app.example.com; * for any) to call the API",
+        metavar="ORIGIN",
+    )
+    access_log: bool = option(False, "log one line per request (method, path, status, client)", negatable=False)
 
     def __post_init__(self):
         if self.api_key is None:
@@ -215,12 +235,17 @@ class ServeConfig:
             raise ConfigError(f"--max-in-flight {self.max_in_flight}: needs at least 1")
         check_whole(self, "port", 0, maximum=MAX_PORT)  # 0: the system picks a free port
         check_threads(self)
+        check_choices(self)
         if self.batch_window_ms is not None:
             check_number(self, "batch_window_ms", 0, 1000.0)  # longer windows only add latency
         # Sockets take timeouts up to about 10**9 s; a day is already far more than any body needs.
         check_number(self, "body_timeout_s", 0, 86400.0, above=True)
         if self.api_key is not None and not self.api_key.strip():  # the key itself is never repeated in a message
             raise ConfigError(f"--api-key (or ${API_KEY_VARIABLE}): must not be blank")
+        self.cors_origin = tuple(self.cors_origin)
+        for origin in self.cors_origin:
+            if origin != "*" and not (origin.startswith(("http://", "https://")) and origin.count("/") == 2):
+                reject("cors_origin", origin, "must be * or scheme://host[:port], without a path")
 
 
 @dataclass(kw_only=True)

@@ -16,7 +16,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
-_KIND_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+KIND_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 # numpy's generators refuse negative seeds; its legacy seeding (np.random.seed, which Accelerate's set_seed
 # calls) stops at 2**32 - 1.
 MAX_SEED = 2**32 - 1
@@ -106,7 +106,7 @@ def check_types(config: Any) -> None:
             else:
                 fits = isinstance(item, kind)
             if not fits:
-                reject(f.name, value, f"must be {_KIND_WORDS[kind]}", config)
+                reject(f.name, value, f"must be {KIND_WORDS[kind]}", config)
 
 
 # The runtime options every command that runs a model shares, declared once.

@@ -8,6 +8,7 @@ clf.predict_proba("i feel wonderful today")               # -> {"sadness": 0.01,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -93,13 +94,57 @@ class Classifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return self._encoded_logits(self.encode(texts), batch_size)
 
-    def details(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
-        """For each text: label, scores per label, and whether it was cut at the maximum length."""
-        if len(texts) == 0:
-            return []
+    @property
+    def multi_label(self) -> bool:
+        """Whether each label is its own yes/no (sigmoid scores), as transformers' config says."""
+        config = getattr(self.model, "config", None) or self.meta.get("model_config", {})
+        problem = config.get("problem_type") if isinstance(config, dict) else getattr(config, "problem_type", None)
+        return problem == "multi_label_classification"
+
+    def activate(self, logits: np.ndarray, function: str = "auto") -> np.ndarray:
+        """Scores from logits: "softmax", "sigmoid", "none" (the logits themselves) or "auto" (sigmoid for a
+        multi-label model, softmax otherwise) -- the names of transformers' `function_to_apply`."""
+        if function == "auto":
+            function = "sigmoid" if self.multi_label else "softmax"
+        logits = np.asarray(logits, dtype=np.float32)
+        if function == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-logits))
+        if function == "softmax":
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            return shifted / shifted.sum(axis=-1, keepdims=True)
+        if function == "none":
+            return logits
+        raise ValueError(f"unknown function {function!r}: softmax, sigmoid, none or auto")
+
+    def scores(self, texts: Sequence[str], batch_size: int = 64, *, long_text: str = "truncate"):
+        """(logits (N, C), truncated (N,)) for `texts`. With long_text="chunk", a text longer than the maximum
+        length is scored as overlapping windows (emodraw.inference.long_text) and never truncated; its
+        "logits" are then the combined probabilities mapped back through the inverse of the activation, so
+        that activate() gives the combined probabilities."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), np.zeros(0, dtype=bool)
+        if long_text == "chunk":
+            from emodraw.inference.long_text import chunked_probabilities
+
+            probs = np.clip(chunked_probabilities(self, checked_texts(texts), batch_size), 1e-12, 1 - 1e-7)
+            logits = np.log(probs / (1 - probs)) if self.multi_label else np.log(probs)
+            return logits.astype(np.float32), np.zeros(len(texts), dtype=bool)
+        if long_text != "truncate":
+            raise ValueError(f"unknown long_text {long_text!r}: truncate or chunk")
         encoded = self.encode(texts)
-        probs = torch.softmax(torch.from_numpy(self._encoded_logits(encoded, batch_size)), dim=-1).numpy()
-        return [self._row(p, bool(cut)) for p, cut in zip(probs, encoded.truncated)]
+        return self._encoded_logits(encoded, batch_size), np.asarray(encoded.truncated, dtype=bool)
+
+    def probabilities(self, texts: Sequence[str], batch_size: int = 64, *, long_text: str = "truncate") -> np.ndarray:
+        """Scores (N, C) after the model's activation (softmax, or sigmoid for a multi-label model)."""
+        return self.activate(self.scores(texts, batch_size, long_text=long_text)[0])
+
+    def details(
+        self, texts: Sequence[str], batch_size: int = 64, *, long_text: str = "truncate"
+    ) -> list[dict[str, Any]]:
+        """For each text: label, scores per label, and whether it was cut at the maximum length."""
+        logits, truncated = self.scores(texts, batch_size, long_text=long_text)
+        return [self._row(p, bool(cut)) for p, cut in zip(self.activate(logits), truncated)]
 
     def _row(self, probs: np.ndarray, truncated: bool) -> dict[str, Any]:
         return {
@@ -107,6 +152,26 @@ class Classifier:
             "scores": {name: float(p) for name, p in zip(self.labels, probs)},
             "truncated": truncated,
         }
+
+    def explain(self, texts: str | Sequence[str], *, long_text: str = "truncate", batch_size: int = 64):
+        """Each word's contribution to the predicted emotion and to every emotion (emodraw.inference.explain):
+        a dict for one text, a list of them for several."""
+        from emodraw.inference.explain import explain
+
+        def probabilities(variants: list[str]) -> np.ndarray:
+            return self.probabilities(variants, batch_size, long_text=long_text)
+
+        single = isinstance(texts, str)
+        rows = [explain(probabilities, self.labels, text) for text in checked_texts([texts] if single else texts)]
+        return rows[0] if single else rows
+
+    def with_logits(self, encoded_logits) -> Classifier:
+        """This classifier with its model calls made by `encoded_logits(encoded, batch_size)` instead (the
+        server's bounded shapes, emodraw.serve.shapes); everything built on them -- details, chunking,
+        explanations -- stays the same code."""
+        view = copy.copy(self)
+        view._encoded_logits = encoded_logits
+        return view
 
     # -- convenience ------------------------------------------------------------------------
     def predict_proba(self, texts: str | Sequence[str]) -> dict[str, float] | list[dict[str, float]]:

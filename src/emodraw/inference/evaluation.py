@@ -28,11 +28,16 @@ def evaluate(
     *,
     batch_size: int = 128,
     skip_invalid: bool = False,
+    long_text: str = "truncate",
     **load_options,
 ) -> dict[str, Any]:
-    """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on."""
+    """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on; texts over
+    the maximum length truncated, or scored in windows with long_text="chunk" (emodraw.inference.long_text)."""
     classifier = Classifier.load(checkpoint, **load_options)
     path, examples, gold = labelled_data(classifier, split, data, skip_invalid=skip_invalid)
-    metrics = compute_metrics(classifier.logits(examples.texts, batch_size=batch_size), gold, classifier.labels)
-    metrics.update({"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped})
+    logits, _ = classifier.scores(examples.texts, batch_size=batch_size, long_text=long_text)
+    metrics = compute_metrics(logits, gold, classifier.labels)
+    metrics.update(
+        {"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped, "long_text": long_text}
+    )
     return metrics

@@ -33,23 +33,26 @@ CHUNK = 512
 class _Writer:
     """Writes prediction rows as plain lines, JSON lines or CSV."""
 
-    def __init__(self, out: IO[str], fmt: str, labels: list[str]):
-        self.out, self.fmt, self.labels = out, fmt, labels
+    def __init__(self, out: IO[str], fmt: str, labels: list[str], explain: bool = False):
+        self.out, self.fmt, self.labels, self.explain = out, fmt, labels, explain
         if fmt == "csv":
             self.csv = csv.writer(out)
-            self.csv.writerow(["line", "text", "label", "truncated", *labels])
+            self.csv.writerow(["line", "text", "label", "truncated", *labels, *(["explanation"] if explain else [])])
 
     def write(self, line: int, text: str, row: dict) -> None:
         if self.fmt == "plain":
             self.out.write(f"{row['label']}\t{text}\n")
+            if self.explain:  # the words under the text, each with its weight for the label
+                self.out.write("\t" + " ".join(f"{w['word']}:{w['weight']:+.3f}" for w in row["explanation"]) + "\n")
         elif self.fmt == "json":
-            self.out.write(json.dumps({"text": text, "label": row["label"], "scores": row["scores"]}) + "\n")
+            extra = {"explanation": row["explanation"]} if self.explain else {}
+            self.out.write(json.dumps({"text": text, "label": row["label"], "scores": row["scores"], **extra}) + "\n")
         elif self.fmt == "jsonl":
             self.out.write(json.dumps({"line": line, "text": text, **row}) + "\n")
         else:
-            self.csv.writerow(
-                [line, text, row["label"], row["truncated"], *(f"{row['scores'][n]:.6f}" for n in self.labels)]
-            )
+            scores = (f"{row['scores'][n]:.6f}" for n in self.labels)
+            extra = [json.dumps(row["explanation"])] if self.explain else []
+            self.csv.writerow([line, text, row["label"], row["truncated"], *scores, *extra])
 
 
 def check_output(output: str, *, file: str | None = None, stdin: bool = False, force: bool = False) -> None:
@@ -94,7 +97,12 @@ def predict_stream(
     as_json: bool = False,
     batch_size: int = 64,
     force: bool = False,
+    explain: bool = False,
+    long_text: str = "truncate",
 ) -> int:
+    """Label texts (arguments, a file or stdin) into stdout or `output`; with `explain`, each word's weight too
+    (emodraw.inference.explain); `long_text`: "truncate" or "chunk" (emodraw.inference.long_text)."""
+    scoring = {"batch_size": batch_size, "explain": explain, "long_text": long_text}
     if output:
         check_output(output, file=None if texts else file, stdin=not texts and not file, force=force)
     if texts:
@@ -116,21 +124,22 @@ def predict_stream(
         # The first record is read before the output is opened: an input refused whole leaves no output behind.
         first = next(records, None)
         records = itertools.chain([] if first is None else [first], records)
-        return _predict_records(clf, records, source, total, output, as_json, batch_size)
+        return _predict_records(clf, records, source, total, output, as_json, scoring)
     finally:
         if handle is not None and handle is not sys.stdin.buffer:
             handle.close()
 
 
-def _predict_records(clf, records, source: str, total: int | None, output, as_json, batch_size) -> int:
+def _predict_records(clf, records, source: str, total: int | None, output, as_json, scoring: dict) -> int:
+    explain = scoring["explain"]
     if output:
         # disk_errors outside atomic_file: the temporary file is removed before the one-line error is raised.
         with disk_errors(output, "nothing written"), atomic_file(output) as out:
-            writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels)
-            done, skipped = _predict_into(clf, records, source, total, out, writer, True, batch_size)
+            writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels, explain)
+            done, skipped = _predict_into(clf, records, source, total, out, writer, True, scoring)
     else:
-        writer = _Writer(sys.stdout, "json" if as_json else "plain", clf.labels)
-        done, skipped = _predict_into(clf, records, source, total, sys.stdout, writer, False, batch_size)
+        writer = _Writer(sys.stdout, "json" if as_json else "plain", clf.labels, explain)
+        done, skipped = _predict_into(clf, records, source, total, sys.stdout, writer, False, scoring)
     if output or skipped:
         print(
             f"predicted {done} text(s){f', skipped {skipped} bad line(s)' if skipped else ''}"
@@ -140,7 +149,7 @@ def _predict_records(clf, records, source: str, total: int | None, output, as_js
     return 0
 
 
-def _predict_into(clf, records, source: str, total: int | None, out, writer, to_file, batch_size):
+def _predict_into(clf, records, source: str, total: int | None, out, writer, to_file, scoring: dict):
     from tqdm import tqdm
 
     bar = tqdm(
@@ -157,7 +166,11 @@ def _predict_into(clf, records, source: str, total: int | None, out, writer, to_
 
     def flush():
         nonlocal done
-        rows = clf.details([t for _, t in chunk], batch_size=batch_size)
+        texts = [t for _, t in chunk]
+        rows = clf.details(texts, batch_size=scoring["batch_size"], long_text=scoring["long_text"])
+        if scoring["explain"]:
+            for row, explained in zip(rows, clf.explain(texts, long_text=scoring["long_text"])):
+                row["explanation"] = explained["explanation"]
         for (line, text), row in zip(chunk, rows):
             writer.write(line, text, row)
         done += len(chunk)

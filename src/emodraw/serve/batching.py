@@ -4,27 +4,45 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from emodraw.serve.shapes import scorer
 
 
 class Batcher:
-    """Collects the texts of requests that arrive within `window` seconds and runs them as one batch
+    """Scores texts as [(logits, truncated) per text] (emodraw.serve.shapes.scorer).
+
+    Collects the texts of requests that arrive within `window` seconds and runs them as one batch
     on a single worker thread (the model is not re-entrant, and one big batch beats many small).
     A window of 0 runs each request on its own, still on that one thread.
 
     If the model call for a batch fails, each of its requests is run again alone, so one request that
     breaks the model fails only itself, never the others that happened to share its batch."""
 
-    def __init__(self, classifier, window_s: float, max_batch: int, model_batch_size: int = 32):
+    def __init__(
+        self,
+        classifier,
+        window_s: float,
+        max_batch: int,
+        model_batch_size: int = 32,
+        *,
+        long_text: str = "truncate",
+        on_batch=None,
+    ):
         self.classifier, self.window_s, self.max_batch = classifier, window_s, max_batch
-        self.run = scorer(classifier, model_batch_size)
+        score = scorer(classifier, model_batch_size, long_text)
+        self.on_batch = on_batch  # called with the number of texts of each model call (the metrics)
+
+        def run(texts: list[str]) -> list:
+            if self.on_batch is not None:
+                self.on_batch(len(texts))
+            return score(texts)
+
+        self.run = run
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emodraw-model")
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
 
-    async def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+    async def predict(self, texts: list[str]) -> list:
         loop = asyncio.get_running_loop()
         if self.window_s <= 0:
             return await loop.run_in_executor(self.executor, self.run, texts)
@@ -73,7 +91,7 @@ class Batcher:
             size += len(job[0])
         return jobs
 
-    async def _score(self, texts: list[str]) -> list[dict[str, Any]]:
+    async def _score(self, texts: list[str]) -> list:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.run, texts)
 
 

@@ -1,4 +1,4 @@
-"""Scoring for the PyTorch server with a bounded set of input shapes (issue #19).
+"""Scoring for the PyTorch server with a bounded set of input shapes.
 
 Why: on the CPU, PyTorch (oneDNN, all the more under bf16 autocast) builds and keeps kernels and
 buffers for every (batch size, sequence length) it meets. A server fed sentences of every length,
@@ -13,9 +13,6 @@ exact up to float noise (~1e-6, tests/serve/test_shapes.py).
 """
 
 from __future__ import annotations
-
-from functools import partial
-from typing import Any
 
 import numpy as np
 import torch
@@ -43,18 +40,16 @@ def padded_width(longest: int, max_length: int) -> int:
 
 
 @torch.inference_mode()
-def bucketed_details(classifier, texts: list[str], batch_size: int = 32) -> list[dict[str, Any]]:
-    """What `classifier.details(texts)` gives (label, scores, truncated per text), scored in bounded shapes."""
-    if not texts:
-        return []
-    encoded = classifier.encode(texts)
+def bucketed_logits(classifier, encoded, batch_size: int = 32) -> np.ndarray:
+    """What `classifier._encoded_logits(encoded)` gives (logits (N, C) in the order of `encoded`), computed
+    in bounded shapes."""
     model = classifier.model
     model.eval()
     order = np.argsort(encoded.lengths, kind="stable")  # similar lengths together: least padding
-    probs = torch.empty(len(texts), len(classifier.labels))
+    out = torch.empty(len(encoded), len(classifier.labels))
     all_ids = encoded.ids.cpu()
     start = 0
-    for size in chunk_sizes(len(texts), batch_size):
+    for size in chunk_sizes(len(encoded), batch_size):
         rows = order[start : start + size]
         start += size
         width = padded_width(int(encoded.lengths[rows].max()), classifier.max_length)
@@ -65,21 +60,20 @@ def bucketed_details(classifier, texts: list[str], batch_size: int = 32) -> list
         mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
         with autocast(classifier.device, classifier.bf16):
             logits = model(input_ids=ids.to(classifier.device), attention_mask=mask.to(classifier.device)).logits
-        probs[torch.from_numpy(rows)] = torch.softmax(logits.float(), dim=-1).cpu()
-    labels = classifier.labels
-    return [
-        {
-            "label": labels[int(p.argmax())],
-            "scores": {name: float(s) for name, s in zip(labels, p.tolist())},
-            "truncated": bool(cut),
-        }
-        for p, cut in zip(probs, encoded.truncated)
-    ]
+        out[torch.from_numpy(rows)] = logits.float().cpu()
+    return out.numpy()
 
 
-def scorer(classifier, batch_size: int):
-    """texts -> rows, as the server scores them: in bounded shapes for a PyTorch model; an ONNX export
-    (onnxruntime keeps no per-shape state: its memory stayed flat) or anything else by its own details()."""
+def scorer(classifier, batch_size: int, long_text: str = "truncate"):
+    """texts -> [(logits, truncated) per text], as the server scores them: a PyTorch model in bounded shapes
+    (the same classifier with its model calls replaced, so chunking is the same code); an ONNX export
+    (onnxruntime keeps no per-shape state: its memory stayed flat) or anything else by its own scores()."""
     if classifier.backend == "pytorch":
-        return partial(bucketed_details, classifier, batch_size=batch_size)
-    return partial(classifier.details, batch_size=batch_size)
+        base = classifier
+        classifier = base.with_logits(lambda encoded, size: bucketed_logits(base, encoded, size))
+
+    def run(texts: list[str]) -> list[tuple[np.ndarray, bool]]:
+        logits, truncated = classifier.scores(texts, batch_size, long_text=long_text)
+        return list(zip(logits, (bool(cut) for cut in truncated)))
+
+    return run

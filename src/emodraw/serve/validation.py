@@ -3,7 +3,8 @@ checks of a /predict body.
 
 Bad input never reaches the model: a body over the limit is 413, one not sent in time 408; invalid JSON,
 a missing, non-string or empty text, a text that is not valid Unicode (a lone surrogate such as the JSON
-escape "\\ud800") or holds a NUL, or too many texts is 422 with a JSON error naming the problem.
+escape "\\ud800") or holds a NUL, too many texts, an unknown field or parameter, or a parameter of the wrong
+type is 422 with a JSON error naming the problem.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
 
 from emodraw.data.records import text_problem
+from emodraw.serve.schemas import FUNCTIONS
 
 log = logging.getLogger("emodraw.serve")
 
@@ -95,55 +98,76 @@ def _client(scope) -> str:
     return f"{client[0]}:{client[1]}" if client else "?"
 
 
-def parse_predict(body: bytes, max_texts: int) -> tuple[list[str], bool] | str:
-    """(texts, single) from a /predict body, or an error message for a 422."""
+@dataclass
+class PredictBody:
+    """A checked /predict body: the texts, the shape they came in (the answer's shape), the parameters."""
+
+    texts: list[str]
+    shape: str  # "text", "texts", "input" (inputs: one string) or "inputs" (inputs: a list)
+    top_k: int | None = None
+    function: str = "auto"  # softmax, sigmoid, none, or auto: the model's own (sigmoid when multi-label)
+    explain: bool = False
+
+
+SHAPES = ("text", "texts", "inputs")
+PARAMETERS = ("top_k", "function_to_apply", "explain")
+
+
+def parse_predict(body: bytes, max_texts: int) -> PredictBody | str:
+    """The checked body of a /predict request, or an error message for a 422."""
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
         return "body is not valid JSON"
     if not isinstance(payload, dict):
-        return 'expected a JSON object: {"text": "..."} or {"texts": ["...", ...]}'
-    if ("text" in payload) == ("texts" in payload):
-        return 'give exactly one of "text" or "texts"'
-    if "text" in payload:
-        texts, single = [payload["text"]], True
+        return 'expected a JSON object: {"text": "..."}, {"texts": ["...", ...]} or {"inputs": ...}'
+    given = [key for key in SHAPES if key in payload]
+    if len(given) != 1:
+        return 'give exactly one of "text", "texts" or "inputs"'
+    if unknown := sorted(set(payload) - {*SHAPES, "parameters"}):
+        return f"unknown field {unknown[0]!r}: the body takes one of text, texts, inputs, and parameters"
+    key = given[0]
+    value = payload[key]
+    if key == "text" or (key == "inputs" and not isinstance(value, list)):
+        texts, shape, where = [value], "text" if key == "text" else "input", lambda i: f'"{key}"'
     else:
-        texts, single = payload["texts"], False
+        texts, shape, where = value, key, lambda i: f'"{key}"[{i}]'
         if not isinstance(texts, list) or not texts:
-            return '"texts" must be a non-empty list of strings'
+            return f'"{key}" must be a non-empty list of strings'
         if len(texts) > max_texts:
-            return f'"texts" has {len(texts)} items; at most {max_texts} per request'
+            return f'"{key}" has {len(texts)} items; at most {max_texts} per request'
     for i, text in enumerate(texts):
-        where = '"text"' if single else f'"texts"[{i}]'
         if not isinstance(text, str):
-            return f"{where} must be a string"
+            return f"{where(i)} must be a string"
         if not text.strip():
-            return f"{where} is empty"
+            return f"{where(i)} is empty"
         if problem := text_problem(text):  # a lone surrogate or a NUL: the tokenizer would fail or lose it
-            return f"{where}: {problem}"
-    return texts, single
+            return f"{where(i)}: {problem}"
+    parsed = PredictBody(texts, shape)
+    problem = _parameters(payload.get("parameters"), parsed)
+    return problem or parsed
 
 
-def predict_schema(max_texts: int) -> dict:
-    """The OpenAPI request body of /predict (the route reads the raw body to give its own errors)."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "text": {"type": "string", "minLength": 1},
-                            "texts": {
-                                "type": "array",
-                                "items": {"type": "string", "minLength": 1},
-                                "minItems": 1,
-                                "maxItems": max_texts,
-                            },
-                        },
-                    }
-                }
-            },
-        }
-    }
+def _parameters(params, parsed: PredictBody) -> str | None:
+    """Fill `parsed` from the "parameters" object; an error message if it is wrong. Null values mean the default,
+    as the Hugging Face client sends them."""
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        return '"parameters" must be an object'
+    if unknown := sorted(set(params) - set(PARAMETERS)):
+        return f"unknown parameter {unknown[0]!r}: known are {', '.join(PARAMETERS)}"
+    top_k, function, explain = (params.get(name) for name in PARAMETERS)
+    if top_k is not None:
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            return '"parameters.top_k" must be a whole number >= 1, or null'
+        parsed.top_k = top_k
+    if function is not None:
+        if function not in FUNCTIONS:
+            return f'"parameters.function_to_apply" must be one of {", ".join(FUNCTIONS)}, or null'
+        parsed.function = function
+    if explain is not None:
+        if not isinstance(explain, bool):
+            return '"parameters.explain" must be true or false'
+        parsed.explain = explain
+    return None
