@@ -159,7 +159,7 @@ class StrictClassifier:
 
     labels = ["sadness", "joy", "love", "anger", "fear", "surprise"]
 
-    def details(self, texts, batch_size=64):
+    def details(self, texts, batch_size=64, **scoring):
         for text in texts:
             text.encode("utf-8")  # where the tokenizer raises TypeError
             assert clean(text), text

@@ -77,7 +77,7 @@ class FakeClassifier:
     def __init__(self):
         self.seen: list[str] = []
 
-    def details(self, texts, batch_size=64):
+    def details(self, texts, batch_size=64, **scoring):
         self.seen += texts
         return [{"label": "joy", "scores": {n: 1 / 6 for n in self.labels}, "truncated": False} for _ in texts]
 

@@ -93,7 +93,7 @@ def test_jsonl_reader_and_errors(tmp_path):
 
 def test_unknown_format_and_missing_file(tmp_path):
     with pytest.raises(DataError, match="unknown format"):
-        read_examples(write(tmp_path, "a.parquet", "x"))
+        read_examples(write(tmp_path, "a.xlsx", "x"))
     with pytest.raises(DataError, match="file not found"):
         read_examples(tmp_path / "missing.txt")
     with pytest.raises(DataError, match="no valid examples"):

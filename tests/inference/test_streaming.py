@@ -64,7 +64,7 @@ def test_memory_stays_bounded_by_the_chunk(tiny_run, tmp_path, monkeypatch):
     seen = []
     real = clf.details
     monkeypatch.setattr(
-        clf, "details", lambda texts, batch_size=64: (seen.append(len(texts)), real(texts, batch_size))[1]
+        clf, "details", lambda texts, batch_size=64, **kw: (seen.append(len(texts)), real(texts, batch_size))[1]
     )
     monkeypatch.setattr(stream, "CHUNK", 50)
     src = tmp_path / "big.txt"
@@ -90,7 +90,7 @@ class StrictClassifier:
     def __init__(self):
         self.seen: list[str] = []
 
-    def details(self, texts, batch_size=64):
+    def details(self, texts, batch_size=64, **scoring):
         for text in texts:
             text.encode("utf-8")  # the tokenizer's TypeError, as the UnicodeEncodeError it stands for
         self.seen += texts
@@ -256,7 +256,7 @@ class FailingClassifier(StrictClassifier):
         super().__init__()
         self.error, self.calls = error, 0
 
-    def details(self, texts, batch_size=64):
+    def details(self, texts, batch_size=64, **scoring):
         self.calls += 1
         if self.calls == 2:
             raise self.error
@@ -306,9 +306,9 @@ def test_stdout_is_still_streamed_line_by_line(tmp_path, monkeypatch, capsys):
     seen_out = []
 
     class Watching(StrictClassifier):
-        def details(self, texts, batch_size=64):
+        def details(self, texts, batch_size=64, **scoring):
             seen_out.append(capsys.readouterr().out)  # what reached stdout before this chunk
-            return super().details(texts, batch_size)
+            return super().details(texts, batch_size, **scoring)
 
     assert stream.predict_stream(Watching(), texts=["one", "two", "three"]) == 0
     assert seen_out == ["", "joy\tone\n", "joy\ttwo\n"]
@@ -350,3 +350,17 @@ def test_long_text_chunk_through_predict_and_evaluate(keyword_run, tmp_path):
         assert result.returncode == 0, result.stderr
         scores[mode] = json.loads(result.stdout)["accuracy"]
     assert scores["chunk"] == 1.0 and scores["truncate"] < 1.0
+
+
+def test_a_text_too_long_to_chunk_is_skipped_with_its_line_and_the_rest_predicted(keyword_run, tmp_path, monkeypatch):
+    from emodraw import Classifier
+    from emodraw.inference import long_text
+
+    monkeypatch.setattr(long_text, "MAX_WINDOWS", 2)  # a bound a few filler sentences pass
+    src = tmp_path / "in.txt"
+    src.write_text("i am so happy\n" + "the report was on the table " * 40 + "\ni am terrified\n")
+    out = tmp_path / "out.jsonl"
+    clf = Classifier.load(keyword_run)
+    assert stream.predict_stream(clf, file=str(src), output=str(out), long_text="chunk") == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 3] and [r["label"] for r in rows] == ["joy", "fear"]

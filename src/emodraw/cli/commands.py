@@ -181,6 +181,10 @@ def cmd_evaluate(cfg: EvaluateConfig) -> int:
         batch_size=cfg.batch_size,
         skip_invalid=cfg.skip_invalid,
         long_text=cfg.long_text,
+        text_column=cfg.text_column,
+        label_column=cfg.label_column,
+        no_header=cfg.no_header,
+        label_names=cfg.label_names,
         device=cfg.device,
         precision=cfg.precision,
         threads=cfg.threads,
@@ -213,6 +217,9 @@ def cmd_predict(cfg: PredictConfig) -> int:
         force=cfg.force,
         explain=cfg.explain,
         long_text=cfg.long_text,
+        text_column=cfg.text_column,
+        label_column=cfg.label_column,
+        no_header=cfg.no_header,
     )
 
 
@@ -285,9 +292,14 @@ def cmd_compare(cfg: CompareConfig) -> int:
 )
 def cmd_check_data(cfg: CheckDataConfig) -> int:
     from emodraw.data.audit import audit_splits, format_report, problems
+    from emodraw.data.columns import Columns
     from emodraw.data.splits import load_splits
 
-    splits = load_splits(cfg.data_dir, cfg.train_file, cfg.val_file, cfg.test_file, skip_invalid=cfg.skip_invalid)
+    files = (cfg.data_dir, cfg.train_file, cfg.val_file, cfg.test_file)
+    reading = {"columns": Columns.from_config(cfg), "label_names": cfg.label_names}
+    splits = load_splits(*files, skip_invalid=cfg.skip_invalid, **reading)
+    if splits.hint:
+        _stderr(splits.hint)
     report = audit_splits(splits, max_examples=cfg.examples)
     print(json.dumps(report) if cfg.json else format_report(report, examples=cfg.examples))
     return 1 if cfg.strict and problems(report) else 0

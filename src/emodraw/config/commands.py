@@ -23,6 +23,13 @@ from emodraw.config.options import (
     reject,
     threads_option,
 )
+from emodraw.config.train import (
+    check_data_options,
+    label_column_option,
+    label_names_option,
+    no_header_option,
+    text_column_option,
+)
 from emodraw.errors import ConfigError
 
 SPLITS = ("val", "test")
@@ -133,17 +140,21 @@ class AdaptConfig:
 class EvaluateConfig:
     checkpoint: str = _checkpoint()
     split: str = option("test", "split of the data the model was trained on", choices=SPLITS, exclusive="data")
-    data: str | None = option(None, "a labelled .txt/.csv/.jsonl file instead", metavar="FILE", exclusive="data")
+    data: str | None = option(None, "a labelled data file instead (as train reads)", metavar="FILE", exclusive="data")
     json: bool = option(False, "print one JSON object", negatable=False)
     batch_size: int = option(128, "texts per forward pass")
     long_text: str = option("truncate", LONG_TEXT_HELP, choices=LONG_TEXT)
     skip_invalid: bool = option(False, "skip malformed lines instead of stopping", negatable=False)
+    text_column: str = text_column_option()
+    label_column: str = label_column_option()
+    no_header: bool = no_header_option()
+    label_names: str | None = label_names_option()
     device: str = device_option()
     precision: str = precision_option()
     threads: int = threads_option()
 
     def __post_init__(self):
-        check_types(self)
+        check_data_options(self)
         check_whole(self, "batch_size", 1)
         _check_runtime(self)
 
@@ -153,8 +164,11 @@ class PredictConfig:
     checkpoint: str = _checkpoint()
     texts: tuple[str, ...] = option((), "texts to label", positional="*", metavar="TEXT", default_text="read stdin")
     file: str | None = option(
-        None, "input: .txt (one text per line, or text;label), .csv or .jsonl with a 'text' field", metavar="FILE"
+        None, "input: .txt (one text a line, or text;label), .csv, .tsv, .jsonl or .parquet", metavar="FILE"
     )
+    text_column: str = text_column_option()
+    label_column: str = label_column_option()  # predict reads the text: a label column is kept with the others
+    no_header: bool = no_header_option()
     output: str | None = option(None, "write results to OUT.jsonl or OUT.csv", metavar="OUT", default_text="stdout")
     json: bool = option(False, 'one JSON object per line: {"text", "label", "scores"}', negatable=False)
     force: bool = option(False, "overwrite an existing --output file", negatable=False)
@@ -172,7 +186,7 @@ class PredictConfig:
 
     def __post_init__(self):
         self.texts = tuple(self.texts)
-        check_types(self)
+        check_data_options(self, labelled=False)
         if self.texts and self.file:
             raise ConfigError("give texts as arguments or --file, not both")
         check_whole(self, "batch_size", 1)
@@ -288,6 +302,10 @@ class CheckDataConfig:
     val_file: str | None = option(None, "val file to read instead of --data-dir's", metavar="FILE")
     test_file: str | None = option(None, "test file to read instead of --data-dir's", metavar="FILE")
     skip_invalid: bool = option(False, "skip malformed lines instead of stopping", negatable=False)
+    text_column: str = text_column_option()
+    label_column: str = label_column_option()
+    no_header: bool = no_header_option()
+    label_names: str | None = label_names_option()
     examples: int = option(10, "list up to N sentences that carry two labels", metavar="N")
     json: bool = option(False, "print one JSON object", negatable=False)
     strict: bool = option(
@@ -297,7 +315,7 @@ class CheckDataConfig:
     )
 
     def __post_init__(self):
-        check_types(self)
+        check_data_options(self)
         if self.examples < 0:
             raise ConfigError(f"--examples {self.examples}: must be 0 or more")
 

@@ -20,6 +20,7 @@ from emodraw.config.options import (
     reject,
     threads_option,
 )
+from emodraw.errors import ConfigError
 
 REPORTERS = ("none", "tensorboard")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
@@ -29,6 +30,69 @@ RESIDUAL_STREAMS = ("float32", "bf16")
 ATTENTION_BACKENDS = ("efficient", "pytorch", "cudnn", "math")
 LAYERNORM_GRADS = ("per-use", "deferred")
 BIAS_GRADS = ("reduce", "gemv")
+
+
+# The data options every command that reads labelled files shares (train, evaluate, check-data; predict all
+# but the label names), declared once; emodraw.data.columns and emodraw.data.label_names read them.
+def text_column_option() -> Any:
+    return option(
+        "text",
+        "the column holding the text: its name in the header (a .jsonl field's name), or its position from 0",
+        metavar="NAME|N",
+    )
+
+
+def label_column_option() -> Any:
+    return option("label", "the column holding the label: its name, or its position from 0", metavar="NAME|N")
+
+
+def no_header_option() -> Any:
+    return option(
+        False,
+        ".csv/.tsv files have no header row: the first row is data and columns are positions "
+        "(text 0 and label 1 unless --text-column/--label-column say otherwise)",
+        negatable=False,
+    )
+
+
+def label_names_option() -> Any:
+    return option(
+        None,
+        "names for integer labels, in id order: a file with one name per line (the id is the line number from "
+        '0) or a,b,c; an integer label (a JSON 3, a CSV "3") is then an id',
+        metavar="FILE|A,B,...",
+        default_text="integer labels are their own names",
+    )
+
+
+def check_data_options(config: Any, labelled: bool = True) -> None:
+    """check_types, and the column and label-name options, each refused with one line naming its flag. Before
+    the types are checked, a YAML `text_column: 0` becomes the position "0" and a YAML list of label names
+    the names "a,b,c". `labelled`: whether the label column is read (predict reads the text alone)."""
+    for name in ("text_column", "label_column"):
+        value = getattr(config, name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            setattr(config, name, str(value))
+    names = getattr(config, "label_names", None)
+    if isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names):
+        config.label_names = ",".join(names)
+    check_types(config)
+    columns = {name: getattr(config, name).strip() for name in ("text_column", "label_column")}
+    for name, value in columns.items():
+        if not value:
+            reject(name, getattr(config, name), "must name a column: its name, or its position 0, 1, ...", config)
+    if config.no_header:
+        defaults = {"text_column": ("text", "0"), "label_column": ("label", "1")}
+        for name, value in columns.items():
+            if value == defaults[name][0]:
+                columns[name] = defaults[name][1]
+            elif not (value.isascii() and value.isdigit()):
+                reject(name, value, "--no-header files have no column names: give its position (0, 1, ...)", config)
+    if labelled and columns["text_column"] == columns["label_column"]:
+        text, label = config.text_column, config.label_column
+        raise ConfigError(f"--text-column {text!r} and --label-column {label!r}: the same column")
+    if names is not None and not str(config.label_names).strip(" ,"):
+        reject("label_names", names, "must name a file or give names (a,b,c)", config)
 
 
 @dataclass
@@ -48,7 +112,7 @@ class TrainConfig:
     # data
     data_dir: str | None = option(
         None,
-        "folder with train/val/test files (.txt, .csv or .jsonl)",
+        "folder with train/val/test files (.txt, .csv, .tsv, .jsonl or .parquet)",
         metavar="DIR",
         default_text="the bundled emotion data",
     )
@@ -56,6 +120,10 @@ class TrainConfig:
     val_file: str | None = option(None, "validation file (overrides --data-dir)", aliases=("--val",), metavar="FILE")
     test_file: str | None = option(None, "test file (overrides --data-dir)", aliases=("--test",), metavar="FILE")
     skip_invalid: bool = option(False, "skip malformed lines (and report how many) instead of stopping")
+    text_column: str = text_column_option()
+    label_column: str = label_column_option()
+    no_header: bool = no_header_option()
+    label_names: str | None = label_names_option()
     portion: float = option(1.0, "stratified, seeded fraction of the training set to use (0.1 -> 1,600 sentences)")
     max_length: int = option(128, "truncate sentences to this many tokens (at most the model's positions)")
     pooling: str = option(
@@ -186,7 +254,7 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.experiment, int) and not isinstance(self.experiment, bool):
             self.experiment = str(self.experiment)  # train(experiment=3) names the preset "3"
-        check_types(self)
+        check_data_options(self)
         # max_length beyond the model's positions is clamped once the model is known (training.limits)
         for name in ("epochs", "batch_size", "max_length"):
             check_whole(self, name, 1)

@@ -1,10 +1,13 @@
-"""Data files: the one record reader (records), a run's splits and its training portion (splits), and the
-check of repeated sentences across splits (audit, imported as emodraw.data.audit).
+"""Data files: the one record reader (records, over the formats of emodraw.data.formats), which columns hold
+the text and label (columns), names for integer labels (label_names), a run's splits and its training
+portion (splits), and the check of repeated sentences across splits (audit, imported as emodraw.data.audit).
 
-The bottom layer: it imports only emodraw.errors, emodraw.files, emodraw.console, numpy and the standard
-library, never the modeling, training or inference code.
+The bottom layer: it imports only emodraw.errors, emodraw.files, emodraw.console, numpy, pyarrow (for
+.parquet files, when installed) and the standard library, never the modeling, training or inference code.
 """
 
+from emodraw.data.columns import Columns
+from emodraw.data.label_names import read_label_names
 from emodraw.data.records import (
     FORMATS,
     MAX_RECORD_BYTES,
@@ -29,6 +32,7 @@ from emodraw.data.splits import (
 )
 
 __all__ = [
+    "Columns",
     "EMOTIONS",
     "FORMATS",
     "MAX_RECORD_BYTES",
@@ -42,6 +46,7 @@ __all__ = [
     "load_splits",
     "open_data_file",
     "read_examples",
+    "read_label_names",
     "read_records",
     "resolve_data_files",
     "stratified_portion",

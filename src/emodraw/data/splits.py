@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emodraw.data.columns import Columns
+from emodraw.data.label_names import hint, numeric_order, read_label_names
 from emodraw.data.records import FORMATS, data_format, open_data_file, read_records
 from emodraw.errors import DataError
 
@@ -49,13 +51,22 @@ def bundled_data_dir() -> Path:
     return Path(str(resources.files("emodraw") / "resources" / "data" / "emotion"))
 
 
-def read_examples(path: str | Path, *, skip_invalid: bool = False, labels: Iterable[str] | None = None) -> Examples:
-    """Read one labelled file. `labels`, when given, is the closed label set (val/test): others are errors."""
+def read_examples(
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    labels: Iterable[str] | None = None,
+    columns: Columns | None = None,
+    label_names: str | Sequence[str] | None = None,
+) -> Examples:
+    """Read one labelled file. `labels`, when given, is the closed label set (val/test): others are errors.
+    `columns` and `label_names` as emodraw.data.records.read_records takes them."""
     path = Path(path)
     fmt = data_format(path)
     out = Examples(str(path))
     with open_data_file(path) as handle:
-        for record in read_records(handle, fmt, labels=labels, source=path):
+        records = read_records(handle, fmt, labels=labels, source=path, columns=columns, label_names=label_names)
+        for record in records:
             if record.problem:
                 if not skip_invalid:
                     raise DataError(path, record.line, record.problem)
@@ -70,11 +81,12 @@ def read_examples(path: str | Path, *, skip_invalid: bool = False, labels: Itera
 
 
 def label_names_for(labels: Iterable[str]) -> list[str]:
-    """The six emotions keep their conventional ids; any other label set is sorted alphabetically."""
+    """The six emotions keep their conventional ids; integer labels are sorted by value (each keeps its
+    number as its id when they run from 0); any other label set is sorted alphabetically."""
     present = set(labels)
     if present <= set(EMOTIONS):
         return list(EMOTIONS)
-    return sorted(present)
+    return numeric_order(present) or sorted(present)
 
 
 def stratified_portion(labels: Sequence[str], portion: float, seed: int) -> list[int]:
@@ -130,6 +142,7 @@ class Splits:
     test: Examples | None
     label_names: list[str]
     files: dict[str, Path | None]
+    hint: str | None = None  # one line for the user: how to name integer labels (emodraw.data.label_names)
 
     def with_val_in_training(self) -> Splits:
         """The validation sentences appended to the training ones (in file order, as one concatenated file
@@ -158,12 +171,19 @@ def load_splits(
     portion: float = 1.0,
     seed: int = 0,
     skip_invalid: bool = False,
+    columns: Columns | None = None,
+    label_names: str | Sequence[str] | None = None,
 ) -> Splits:
+    """The train/val/test files (resolve_data_files) read with the same `columns`. `label_names` (a file, a
+    comma-separated list or a list: read_label_names) name integer labels and fix the label map: its ids are
+    their positions. Without them the map comes from the training labels (label_names_for)."""
     files = resolve_data_files(data_dir, train_file, val_file, test_file)
-    train = read_examples(files["train"], skip_invalid=skip_invalid)
-    label_names = label_names_for(train.labels)
-    val = read_examples(files["val"], skip_invalid=skip_invalid, labels=label_names)
-    test = read_examples(files["test"], skip_invalid=skip_invalid, labels=label_names) if files["test"] else None
+    named = read_label_names(label_names)
+    reading = {"skip_invalid": skip_invalid, "columns": columns, "label_names": named}
+    train = read_examples(files["train"], **reading)
+    label_map = named if named is not None else label_names_for(train.labels)
+    val = read_examples(files["val"], labels=label_map, **reading)
+    test = read_examples(files["test"], labels=label_map, **reading) if files["test"] else None
     if portion < 1.0:
         train = train.subset(stratified_portion(train.labels, portion, seed))
-    return Splits(train, val, test, label_names, files)
+    return Splits(train, val, test, label_map, files, hint(label_map, given=named is not None))

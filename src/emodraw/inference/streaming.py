@@ -5,7 +5,9 @@ empty text, broken JSON, a text the tokenizer cannot take, a record past the siz
 stderr with its number and skipped; the run goes on. Files are read by emodraw.data.records, as training
 reads them, so a line is the same text and has the same number and the same problem in both; argument
 texts get the same checks, numbered by their position. Only an input refused whole (a UTF-16 file) is an
-error, raised before the output is opened.
+error, raised before the output is opened. Into a .csv or .jsonl --output, each row keeps the input
+file's other columns (an id, a gold label), after the prediction's own; a CSV's columns are the first
+record's, since its header comes first.
 
 --output is checked before any work (not a folder, in an existing folder, not the input, not an existing file
 unless force) and written atomically: into a temporary file beside it, renamed into place only once whole,
@@ -23,23 +25,27 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from emodraw.data.columns import Columns
 from emodraw.data.records import FORMATS, read_records, text_records
-from emodraw.errors import EmodrawError
+from emodraw.errors import DataError, EmodrawError
 from emodraw.files import atomic_file, disk_errors
 
 CHUNK = 512
 
 
 class _Writer:
-    """Writes prediction rows as plain lines, JSON lines or CSV."""
+    """Writes prediction rows as plain lines, JSON lines or CSV; a file's rows also carry the input's other
+    columns (`others`), after the prediction's own, an input column named like one of those as input_<name>."""
 
     def __init__(self, out: IO[str], fmt: str, labels: list[str], explain: bool = False):
         self.out, self.fmt, self.labels, self.explain = out, fmt, labels, explain
+        self.kept: list[str] | None = None  # a CSV's input columns: the first row's, as its header must be fixed
+        self.left_out: set[str] = set()  # input columns of later rows that the CSV's header lacks
         if fmt == "csv":
             self.csv = csv.writer(out)
-            self.csv.writerow(["line", "text", "label", "truncated", *labels, *(["explanation"] if explain else [])])
+            self.own = ["line", "text", "label", "truncated", *labels, *(["explanation"] if explain else [])]
 
-    def write(self, line: int, text: str, row: dict) -> None:
+    def write(self, line: int, text: str, row: dict, others: dict | None = None) -> None:
         if self.fmt == "plain":
             self.out.write(f"{row['label']}\t{text}\n")
             if self.explain:  # the words under the text, each with its weight for the label
@@ -48,11 +54,44 @@ class _Writer:
             extra = {"explanation": row["explanation"]} if self.explain else {}
             self.out.write(json.dumps({"text": text, "label": row["label"], "scores": row["scores"], **extra}) + "\n")
         elif self.fmt == "jsonl":
-            self.out.write(json.dumps({"line": line, "text": text, **row}) + "\n")
+            own = {"line": line, "text": text, **row}
+            taken = dict.fromkeys(own)
+            kept = {_free_name(name, taken): value for name, value in (others or {}).items()}
+            # default=str: a Parquet date or decimal is written as its text, not refused
+            self.out.write(json.dumps({**own, **kept}, default=str) + "\n")
         else:
+            self._header(others)
             scores = (f"{row['scores'][n]:.6f}" for n in self.labels)
             extra = [json.dumps(row["explanation"])] if self.explain else []
-            self.csv.writerow([line, text, row["label"], row["truncated"], *scores, *extra])
+            others = others or {}
+            self.left_out.update(set(others) - set(self.kept))
+            kept = [_cell(others.get(name)) for name in self.kept]
+            self.csv.writerow([line, text, row["label"], row["truncated"], *scores, *extra, *kept])
+
+    def _header(self, others: dict | None) -> None:
+        if self.fmt == "csv" and self.kept is None:
+            self.kept = list(others or ())
+            taken = dict.fromkeys(self.own)
+            self.csv.writerow([*self.own, *(_free_name(name, taken) for name in self.kept)])
+
+    def finish(self) -> None:
+        """The CSV header, if no row has written it (an input without a valid text)."""
+        self._header(None)
+
+
+def _free_name(name: str, taken: dict) -> str:
+    """`name`, or input_<name> (repeated) while the output already has a column of that name; then taken."""
+    while name in taken:
+        name = f"input_{name}"
+    taken[name] = None
+    return name
+
+
+def _cell(value) -> str:
+    """A kept value as a CSV cell: text as it is, nothing for a missing one, anything else as JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
 
 
 def check_output(output: str, *, file: str | None = None, stdin: bool = False, force: bool = False) -> None:
@@ -99,9 +138,14 @@ def predict_stream(
     force: bool = False,
     explain: bool = False,
     long_text: str = "truncate",
+    text_column: str | int = "text",
+    label_column: str | int = "label",
+    no_header: bool = False,
 ) -> int:
     """Label texts (arguments, a file or stdin) into stdout or `output`; with `explain`, each word's weight too
-    (emodraw.inference.explain); `long_text`: "truncate" or "chunk" (emodraw.inference.long_text)."""
+    (emodraw.inference.explain); `long_text`: "truncate" or "chunk" (emodraw.inference.long_text). A file's
+    text is in `text_column` (emodraw.data.columns; the label column is one of its others), and a .csv/.jsonl
+    `output` keeps the other columns of a .csv, .tsv, .jsonl or .parquet input, so ids survive."""
     scoring = {"batch_size": batch_size, "explain": explain, "long_text": long_text}
     if output:
         check_output(output, file=None if texts else file, stdin=not texts and not file, force=force)
@@ -119,7 +163,8 @@ def predict_stream(
             handle, source, total, kind = sys.stdin.buffer, "stdin", None, ".txt"
         # Any other suffix (.log, none) is read as plain lines of text, as stdin is.
         fmt = kind if kind in FORMATS else ".txt"
-        records = read_records(handle, fmt, labelled=False, labels=clf.labels, source=source)
+        reading = {"columns": Columns.of(text_column, label_column, no_header), "keep_others": bool(output)}
+        records = read_records(handle, fmt, labelled=False, labels=clf.labels, source=source, **reading)
     try:
         # The first record is read before the output is opened: an input refused whole leaves no output behind.
         first = next(records, None)
@@ -137,9 +182,13 @@ def _predict_records(clf, records, source: str, total: int | None, output, as_js
         with disk_errors(output, "nothing written"), atomic_file(output) as out:
             writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels, explain)
             done, skipped = _predict_into(clf, records, source, total, out, writer, True, scoring)
+            writer.finish()
     else:
         writer = _Writer(sys.stdout, "json" if as_json else "plain", clf.labels, explain)
         done, skipped = _predict_into(clf, records, source, total, sys.stdout, writer, False, scoring)
+    if writer.left_out:
+        shown = ", ".join(repr(name) for name in sorted(writer.left_out)[:5])
+        print(f"note: {shown} of some records left out: the CSV has the first record's columns", file=sys.stderr)
     if output or skipped:
         print(
             f"predicted {done} text(s){f', skipped {skipped} bad line(s)' if skipped else ''}"
@@ -161,19 +210,35 @@ def _predict_into(clf, records, source: str, total: int | None, out, writer, to_
         file=sys.stderr,
     )
     done = skipped = 0
-    chunk: list[tuple[int, str]] = []
+    chunk: list[tuple[int, str, dict | None]] = []
     last_consumed = 0
 
-    def flush():
-        nonlocal done
-        texts = [t for _, t in chunk]
+    def score(texts: list[str]) -> list[dict]:
         rows = clf.details(texts, batch_size=scoring["batch_size"], long_text=scoring["long_text"])
         if scoring["explain"]:
             for row, explained in zip(rows, clf.explain(texts, long_text=scoring["long_text"])):
                 row["explanation"] = explained["explanation"]
-        for (line, text), row in zip(chunk, rows):
-            writer.write(line, text, row)
-        done += len(chunk)
+        return rows
+
+    def flush():
+        nonlocal done, skipped
+        try:
+            rows = score([t for _, t, _ in chunk])
+        except DataError:
+            # A text the model refuses though the reader took it (one too long for --long-text chunk, too many
+            # words to explain): each text again alone, so only that line is skipped, as a bad line is.
+            rows = []
+            for line, text, _ in chunk:
+                try:
+                    rows.append(score([text])[0])
+                except DataError as exc:
+                    rows.append(None)
+                    skipped += 1
+                    print(f"{source}:{line}: {exc.reason} (skipped)", file=sys.stderr)
+        for (line, text, others), row in zip(chunk, rows):
+            if row is not None:
+                writer.write(line, text, row, others)
+                done += 1
         chunk.clear()
         out.flush()  # each chunk reaches a pipe reader (stdout) at once
 
@@ -183,7 +248,7 @@ def _predict_into(clf, records, source: str, total: int | None, out, writer, to_
                 skipped += 1
                 print(f"{source}:{record.line}: {record.problem} (skipped)", file=sys.stderr)
                 continue
-            chunk.append((record.line, record.text))
+            chunk.append((record.line, record.text, record.others))
             if total:
                 bar.update(record.offset - last_consumed)
                 last_consumed = record.offset

@@ -10,6 +10,7 @@ from typing import Any
 from emodraw.config import TrainConfig
 from emodraw.data.audit import audit_splits
 from emodraw.data.audit import problems as audit_problems
+from emodraw.data.columns import Columns
 from emodraw.data.splits import Splits, load_splits
 from emodraw.files import file_sha256
 
@@ -24,7 +25,11 @@ def load_run_data(config: TrainConfig, *, main: bool, log: Callable[[str], None]
         portion=config.portion,
         seed=config.seed,
         skip_invalid=config.skip_invalid,
+        columns=Columns.from_config(config),
+        label_names=config.label_names,
     )
+    if splits.hint and main:
+        log(splits.hint)
     for part in (splits.train, splits.val, splits.test):
         if part is not None and part.skipped and main:
             log(f"{part.path}: skipped {part.skipped} invalid line(s)")
