@@ -136,3 +136,13 @@ def test_health_names_the_model_and_no_path_of_the_disk(server, tiny_run):
     checkpoint = tiny_run.checkpoints["best"]
     assert checkpoint.name in health["model"] and str(checkpoint.parent) not in httpx.get(server + "/health").text
     assert "/" not in health["model"].replace(f"{tiny_run.run_dir.name}/", "", 1)
+
+
+def test_a_multi_label_model_answers_sigmoid_scores_by_default(fake_classifier):
+    from emodraw.serve import create_app
+
+    fake_classifier.multi_label = True  # as `problem_type: multi_label_classification` in config.json makes it
+    with TestClient(create_app(fake_classifier)) as client:
+        scores = {item["label"]: item["score"] for item in client.post("/", json={"inputs": "a"}).json()[0]}
+        assert client.get("/health").json()["multi_label"] is True
+    assert scores["joy"] == pytest.approx(1 / (1 + math.exp(-10))) and scores["sadness"] == pytest.approx(0.5)

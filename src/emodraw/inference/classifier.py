@@ -42,6 +42,7 @@ class Classifier:
     `backend` says what runs it: "pytorch" here, "onnx" for an export folder (OnnxClassifier)."""
 
     backend = "pytorch"
+    problem_type: str | None = None  # transformers' config.problem_type, where the model does not carry it
 
     def __init__(
         self,
@@ -97,8 +98,8 @@ class Classifier:
     @property
     def multi_label(self) -> bool:
         """Whether each label is its own yes/no (sigmoid scores), as transformers' config says."""
-        config = getattr(self.model, "config", None) or self.meta.get("model_config", {})
-        problem = config.get("problem_type") if isinstance(config, dict) else getattr(config, "problem_type", None)
+        # a PyTorch model's config; an ONNX session has none, its export's config.json is read at load
+        problem = getattr(getattr(self.model, "config", None), "problem_type", None) or self.problem_type
         return problem == "multi_label_classification"
 
     def activate(self, logits: np.ndarray, function: str = "auto") -> np.ndarray:
@@ -233,6 +234,7 @@ class OnnxClassifier(Classifier):
         max_length = usable_max_length(meta["max_length"], config, tokenizer, folder)
         clf = cls(session, tokenizer, meta["labels"], meta=meta, max_length=max_length, path=folder)
         clf.variant = name
+        clf.problem_type = config.get("problem_type")
         return clf
 
     def _encoded_logits(self, encoded, batch_size: int) -> np.ndarray:
