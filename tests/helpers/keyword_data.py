@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from helpers.tiny_data import TINY_OPTIONS
+
 KEYWORDS = {
     "sadness": ["sad", "miserable", "heartbroken", "gloomy"],
     "joy": ["happy", "delighted", "cheerful", "glad"],
@@ -19,18 +21,8 @@ FILLER = (
     "i am the about delay we it was today report meeting train office table paper window street morning "
     "with for and then after before on in at this that there some people work"
 ).split()
-# Options for the keyword model: short windows (so a long text is a few sentences), enough epochs to learn.
-KEYWORD_OPTIONS = dict(
-    epochs=20,
-    batch_size=16,
-    learning_rate=3e-3,
-    freeze_embeddings=False,
-    warmup_ratio=0.0,
-    precision="fp32",
-    plots=False,
-    eval_batch_size=64,
-    max_length=32,
-)
+# The tiny model's options, with short windows (so a long text is a few sentences) and enough epochs to learn.
+KEYWORD_OPTIONS = {**TINY_OPTIONS, "epochs": 20, "plots": False, "max_length": 32}
 
 
 def neutral_words(rng: random.Random, n: int) -> list[str]:

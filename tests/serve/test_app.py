@@ -1,14 +1,13 @@
 """The server contract against a real `emodraw serve` process, over real HTTP."""
 
 import json
-import os
 import re
-import shutil
 import threading
 import time
 
 import httpx
 import pytest
+from helpers.browser import chromium_page
 
 TEXT = "i feel wonderful today"
 
@@ -143,64 +142,39 @@ def test_too_many_in_flight_gets_a_fast_429(tiny_run):
         proc.wait(timeout=10)
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
 @pytest.mark.browser
 def test_emotion_draw_page_in_a_real_browser(server):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("EMODRAW_REQUIRE_BROWSER"):
-            pytest.fail("EMODRAW_REQUIRE_BROWSER is set but Debian's chromium is not installed")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
-    from playwright.sync_api import sync_playwright
-
     sentence = "i am so scared of the dark"
-    expected = httpx.post(server + "/predict", json={"text": sentence}).json()["label"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+    with chromium_page() as page:  # skips without chromium, or fails where EMODRAW_REQUIRE_BROWSER says so
+        expected = httpx.post(server + "/predict", json={"text": sentence}).json()["label"]
+        page.goto(server + "/")
+        page.wait_for_selector(".bar", state="attached")
+        page.fill("#text", "")
+        page.type("#text", sentence, delay=10)
+        page.wait_for_selector("body[data-ready]", timeout=15000)
+        page.wait_for_function(
+            "t => document.querySelector('#top-label') && document.body.dataset.ready && "
+            "document.querySelector('#text').value === t",
+            arg=sentence,
         )
-        try:
-            page = browser.new_page()
-            page.goto(server + "/")
-            page.wait_for_selector(".bar", state="attached")
-            page.fill("#text", "")
-            page.type("#text", sentence, delay=10)
-            page.wait_for_selector("body[data-ready]", timeout=15000)
-            page.wait_for_function(
-                "t => document.querySelector('#top-label') && document.body.dataset.ready && "
-                "document.querySelector('#text').value === t",
-                arg=sentence,
-            )
-            bars = page.query_selector_all(".bar")
-            assert len(bars) == 6
-            assert [b.get_attribute("data-label") for b in bars] == [
-                "sadness",
-                "joy",
-                "love",
-                "anger",
-                "fear",
-                "surprise",
-            ]
-            top = page.query_selector_all(".bar.top")
-            assert len(top) == 1 and top[0].get_attribute("data-label") == expected
-            assert page.text_content("#top-label") == expected  # (CSS capitalises what is shown)
-            scores = [float(b.get_attribute("data-score")) for b in bars]
-            assert abs(sum(scores) - 1) < 1e-3
-            page.wait_for_timeout(400)  # the bars animate to their width
-            drawn = [b.query_selector(".fill").bounding_box()["width"] for b in bars]
-            track = bars[0].query_selector(".track").bounding_box()["width"]
-            for width, score in zip(drawn, scores):
-                assert abs(width - score * track) < 3  # each bar is drawn to its score
-            assert drawn.index(max(drawn)) == [b.get_attribute("data-label") for b in bars].index(expected)
-        finally:
-            browser.close()
+        bars = page.query_selector_all(".bar")
+        assert len(bars) == 6
+        assert [b.get_attribute("data-label") for b in bars] == [
+            "sadness",
+            "joy",
+            "love",
+            "anger",
+            "fear",
+            "surprise",
+        ]
+        top = page.query_selector_all(".bar.top")
+        assert len(top) == 1 and top[0].get_attribute("data-label") == expected
+        assert page.text_content("#top-label") == expected  # (CSS capitalises what is shown)
+        scores = [float(b.get_attribute("data-score")) for b in bars]
+        assert abs(sum(scores) - 1) < 1e-3
+        page.wait_for_timeout(400)  # the bars animate to their width
+        drawn = [b.query_selector(".fill").bounding_box()["width"] for b in bars]
+        track = bars[0].query_selector(".track").bounding_box()["width"]
+        for width, score in zip(drawn, scores):
+            assert abs(width - score * track) < 3  # each bar is drawn to its score
+        assert drawn.index(max(drawn)) == [b.get_attribute("data-label") for b in bars].index(expected)

@@ -2,12 +2,11 @@
 `Authorization: Bearer <key>`; the page and the API docs load without it (they hold no data, and a
 browser cannot send a header when it opens a URL). A host beyond loopback is warned about."""
 
-import os
 import re
-import shutil
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.browser import chromium_page
 
 KEY = "correct-horse-battery-staple"
 TEXT = "i feel wonderful today"
@@ -123,39 +122,25 @@ def test_serving_beyond_loopback_warns_and_says_how_to_protect_it(monkeypatch, f
     assert not [line for line in lines if "warning" in line] and ran[-1]["host"] == "127.0.0.1"
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
-
-
 @pytest.mark.browser
 def test_the_page_asks_for_the_key_and_then_works_in_a_real_browser(spawn):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("EMODRAW_REQUIRE_BROWSER"):
-            pytest.fail("EMODRAW_REQUIRE_BROWSER is set but Debian's chromium is not installed")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
     import httpx
-    from playwright.sync_api import sync_playwright
 
     url = spawn("--api-key", KEY)
     sentence = "i am so scared of the dark"
     auth = {"Authorization": f"Bearer {KEY}"}
     expected = httpx.post(url + "/predict", json={"text": sentence}, headers=auth).json()["label"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(url + "/")
-            page.wait_for_selector("#key-form", state="visible")
-            assert "needs its API key" in page.text_content("#status")
-            page.fill("#key", "not-the-key")
-            page.click("#key-form button")
-            page.wait_for_function("document.querySelector('#status').textContent.includes('refused')")
-            page.fill("#key", KEY)
-            page.click("#key-form button")
-            page.wait_for_selector(".bar", state="attached")
-            assert page.is_hidden("#key-form")
-            page.type("#text", sentence, delay=10)
-            page.wait_for_selector("body[data-ready]", timeout=15000)
-            assert page.text_content("#top-label") == expected
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#key-form", state="visible")
+        assert "needs its API key" in page.text_content("#status")
+        page.fill("#key", "not-the-key")
+        page.click("#key-form button")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('refused')")
+        page.fill("#key", KEY)
+        page.click("#key-form button")
+        page.wait_for_selector(".bar", state="attached")
+        assert page.is_hidden("#key-form")
+        page.type("#text", sentence, delay=10)
+        page.wait_for_selector("body[data-ready]", timeout=15000)
+        assert page.text_content("#top-label") == expected

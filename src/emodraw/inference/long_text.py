@@ -36,10 +36,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from emodraw.errors import DataError
-from emodraw.modeling.batching import Encoded
+from emodraw.modeling.batching import Encoded, pad_token_id, padded_ids
 
 MAX_WINDOWS = 64
 # English text has ~4-5 characters per token (studies/long_text/README.md); 16 leaves room for URLs, numbers and
@@ -129,11 +128,8 @@ def windows(tokenizer, texts: Sequence[str], max_length: int, stride: int | None
 
 def _padded(rows: list[list[int]], tokenizer) -> Encoded:
     """Rows of token ids as one Encoded, as batching.encode builds it."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    ids = torch.full((len(rows), int(lengths.max()) if len(rows) else 1), pad_id, dtype=torch.long)
-    for row, seq in enumerate(rows):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    pad_id = pad_token_id(tokenizer)
+    ids, lengths = padded_ids(rows, pad_id)
     return Encoded(ids, lengths, None, pad_id, np.zeros(len(rows), dtype=bool))
 
 

@@ -65,6 +65,19 @@ def device_indices(batches: list[np.ndarray], device: torch.device) -> list[torc
     return list(torch.split(flat, [len(b) for b in batches]))
 
 
+def pad_token_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def padded_ids(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Token id rows as one right-padded (N, longest) tensor, and their lengths (N,) on the host."""
+    lengths = np.fromiter((len(x) for x in rows), dtype=np.int64, count=len(rows))
+    ids = torch.full((len(rows), int(lengths.max()) if len(lengths) else 1), pad_id, dtype=torch.long)
+    for row, seq in enumerate(rows):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return ids, lengths
+
+
 def encode(tokenizer, texts: list[str], labels: list[int] | None = None, max_length: int = 128) -> Encoded:
     """Tokenise all texts in one call of the fast tokenizer; record which were cut at `max_length`."""
     full = tokenizer(
@@ -75,12 +88,8 @@ def encode(tokenizer, texts: list[str], labels: list[int] | None = None, max_len
         return_length=False,
         add_special_tokens=True,
     )["input_ids"]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    lengths = np.fromiter((len(x) for x in full), dtype=np.int64, count=len(full))
-    width = int(lengths.max()) if len(lengths) else 1
-    ids = torch.full((len(full), width), pad_id, dtype=torch.long)
-    for row, seq in enumerate(full):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    pad_id = pad_token_id(tokenizer)
+    ids, lengths = padded_ids(full, pad_id)
     truncated = lengths >= max_length
     if truncated.any():
         # A sentence of exactly max_length tokens was not cut; re-tokenise only those to tell.

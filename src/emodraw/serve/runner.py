@@ -62,7 +62,7 @@ def serve(
         log(warning)
     # The model's name, not its path: the log is often shipped where the server's disk layout is nobody's business.
     log(f"emodraw serving {model_name(classifier)} on http://{host}:{port}/ (API docs: /docs)")
-    access_log = bool(getattr(options, "access_log", False))
+    access_log = options.access_log
     config = uvicorn.Config(
         app,
         host=host,
