@@ -3,7 +3,9 @@
 - options:  how an option is declared (`option(default, help, ...)`) and checked; shared choices
 - train:    TrainConfig, one training run's options (`emodraw train` and the Python API)
 - sources:  a TrainConfig from defaults -> preset -> YAML file -> flags (resolve_config)
-- commands: the other commands' options (AdaptConfig, PredictConfig, ...)
+- data_options: the data-reading options train, evaluate, predict and check-data share (columns, labels)
+- inference: the options of the commands that load a trained model (evaluate, predict, export, serve)
+- commands: the other commands' options (TrainCommand, AdaptConfig, CompareConfig, ...)
 """
 
 from emodraw.config.commands import (
@@ -11,13 +13,11 @@ from emodraw.config.commands import (
     AverageConfig,
     CheckDataConfig,
     CompareConfig,
-    EvaluateConfig,
-    ExportConfig,
-    PredictConfig,
+    PushConfig,
     ReportConfig,
-    ServeConfig,
     TrainCommand,
 )
+from emodraw.config.inference import EvaluateConfig, ExportConfig, PredictConfig, ServeConfig
 from emodraw.config.options import DEVICES, EMBEDDED_MODEL, PRECISIONS, field_kind, option, suggest
 from emodraw.config.sources import available_presets, check_keys, load_preset, load_yaml, resolve_config
 from emodraw.config.train import (
@@ -55,6 +55,7 @@ __all__ = [
     "EvaluateConfig",
     "ExportConfig",
     "PredictConfig",
+    "PushConfig",
     "ReportConfig",
     "ServeConfig",
     "TrainCommand",

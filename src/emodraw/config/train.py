@@ -7,12 +7,20 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from emodraw.config.data_options import (
+    check_data_options,
+    label_column_option,
+    label_names_option,
+    label_separator_option,
+    multi_label_option,
+    no_header_option,
+    text_column_option,
+)
 from emodraw.config.options import (
     EMBEDDED_MODEL,
     MAX_SEED,
     check_choices,
     check_threads,
-    check_types,
     check_whole,
     device_option,
     option,
@@ -20,7 +28,6 @@ from emodraw.config.options import (
     reject,
     threads_option,
 )
-from emodraw.errors import ConfigError
 
 REPORTERS = ("none", "tensorboard")
 CLASS_WEIGHTS = ("none", "balanced", "sqrt")
@@ -32,69 +39,6 @@ LAYERNORM_GRADS = ("per-use", "deferred")
 BIAS_GRADS = ("reduce", "gemv")
 
 
-# The data options every command that reads labelled files shares (train, evaluate, check-data; predict all
-# but the label names), declared once; emodraw.data.columns and emodraw.data.label_names read them.
-def text_column_option() -> Any:
-    return option(
-        "text",
-        "the column holding the text: its name in the header (a .jsonl field's name), or its position from 0",
-        metavar="NAME|N",
-    )
-
-
-def label_column_option() -> Any:
-    return option("label", "the column holding the label: its name, or its position from 0", metavar="NAME|N")
-
-
-def no_header_option() -> Any:
-    return option(
-        False,
-        ".csv/.tsv files have no header row: the first row is data and columns are positions "
-        "(text 0 and label 1 unless --text-column/--label-column say otherwise)",
-        negatable=False,
-    )
-
-
-def label_names_option() -> Any:
-    return option(
-        None,
-        "names for integer labels, in id order: a file with one name per line (the id is the line number from "
-        '0) or a,b,c; an integer label (a JSON 3, a CSV "3") is then an id',
-        metavar="FILE|A,B,...",
-        default_text="integer labels are their own names",
-    )
-
-
-def check_data_options(config: Any, labelled: bool = True) -> None:
-    """check_types, and the column and label-name options, each refused with one line naming its flag. Before
-    the types are checked, a YAML `text_column: 0` becomes the position "0" and a YAML list of label names
-    the names "a,b,c". `labelled`: whether the label column is read (predict reads the text alone)."""
-    for name in ("text_column", "label_column"):
-        value = getattr(config, name)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            setattr(config, name, str(value))
-    names = getattr(config, "label_names", None)
-    if isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names):
-        config.label_names = ",".join(names)
-    check_types(config)
-    columns = {name: getattr(config, name).strip() for name in ("text_column", "label_column")}
-    for name, value in columns.items():
-        if not value:
-            reject(name, getattr(config, name), "must name a column: its name, or its position 0, 1, ...", config)
-    if config.no_header:
-        defaults = {"text_column": ("text", "0"), "label_column": ("label", "1")}
-        for name, value in columns.items():
-            if value == defaults[name][0]:
-                columns[name] = defaults[name][1]
-            elif not (value.isascii() and value.isdigit()):
-                reject(name, value, "--no-header files have no column names: give its position (0, 1, ...)", config)
-    if labelled and columns["text_column"] == columns["label_column"]:
-        text, label = config.text_column, config.label_column
-        raise ConfigError(f"--text-column {text!r} and --label-column {label!r}: the same column")
-    if names is not None and not str(config.label_names).strip(" ,"):
-        reject("label_names", names, "must name a file or give names (a,b,c)", config)
-
-
 @dataclass
 class TrainConfig:
     """All options of one training run. Defaults are the offline default job (`emodraw train`).
@@ -104,6 +48,9 @@ class TrainConfig:
 
     # what to train
     model: str = option(EMBEDDED_MODEL, "Hub id, local folder, or the embedded default (works offline)")
+    revision: str | None = option(
+        None, "with a Hub id: the branch, tag or commit of --model", metavar="REV", default_text="main"
+    )
     random_init: bool = option(False, "build the model's architecture with random weights (no pretraining)")
     experiment: str = option(
         "default",
@@ -116,6 +63,12 @@ class TrainConfig:
         metavar="DIR",
         default_text="the bundled emotion data",
     )
+    dataset: str | None = option(
+        None,
+        "a Hugging Face datasets dataset instead of files: a Hub name (where the Hub is reachable), a folder "
+        "written by save_to_disk, or a folder of parquet/csv/jsonl files; its train/validation/test splits",
+        metavar="NAME_OR_PATH",
+    )
     train_file: str | None = option(None, "training file (overrides --data-dir)", aliases=("--train",), metavar="FILE")
     val_file: str | None = option(None, "validation file (overrides --data-dir)", aliases=("--val",), metavar="FILE")
     test_file: str | None = option(None, "test file (overrides --data-dir)", aliases=("--test",), metavar="FILE")
@@ -124,6 +77,12 @@ class TrainConfig:
     label_column: str = label_column_option()
     no_header: bool = no_header_option()
     label_names: str | None = label_names_option()
+    multi_label: bool = multi_label_option()
+    label_separator: str = label_separator_option()
+    per_label_thresholds: bool = option(
+        False,
+        "with --multi-label: choose one decision threshold per label on validation, not one for all labels",
+    )
     portion: float = option(1.0, "stratified, seeded fraction of the training set to use (0.1 -> 1,600 sentences)")
     max_length: int = option(128, "truncate sentences to this many tokens (at most the model's positions)")
     pooling: str = option(
@@ -307,6 +266,7 @@ class TrainConfig:
                 self.keep_every_epoch,
                 "keeps checkpoints; it cannot be combined with --no-save-checkpoints",
             )
+        self._check_labels()
         check_threads(self)
         check_whole(self, "seed", 0, maximum=MAX_SEED)
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
@@ -315,6 +275,32 @@ class TrainConfig:
         if not isinstance(self.model, str) or not self.model.strip():
             reject("model", self.model, "must name a model")
         self.experiment = str(self.experiment)
+
+    def _check_labels(self) -> None:
+        """The options multi-label training does not combine with, and where the data comes from."""
+        if self.per_label_thresholds and not self.multi_label:
+            reject("per_label_thresholds", True, "goes with --multi-label", self)
+        if self.multi_label:
+            single_only = {
+                "class_weights": self.class_weights != "none",
+                "label_smoothing": self.label_smoothing > 0,
+                "rdrop_alpha": self.rdrop_alpha > 0,
+                "distill_from": self.distill_from is not None,
+            }
+            for name, used in single_only.items():
+                if used:
+                    reject(name, getattr(self, name), "is for single-label training; not with --multi-label", self)
+        if self.dataset is not None:
+            if not (isinstance(self.dataset, str) and self.dataset.strip()):
+                reject("dataset", self.dataset, "must name a dataset or a folder", self)
+            for name in ("data_dir", "train_file", "val_file", "test_file"):
+                if getattr(self, name):
+                    reject(
+                        "dataset",
+                        self.dataset,
+                        f"gives the splits; it cannot be combined with --{name.replace('_', '-')}",
+                        self,
+                    )
 
     @property
     def checkpoint_rule(self) -> str:
