@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from emodraw.multi_label_metrics import format_multi_label, multi_label_metrics
+
 
 def validation_score(accuracy: float, f1_macro: float) -> float:
     """(accuracy + macro F1) / 2: what `--select-by val_score` maximises and the accuracy study ranks by."""
@@ -16,9 +18,19 @@ def validation_score(accuracy: float, f1_macro: float) -> float:
 
 
 def compute_metrics(
-    logits: torch.Tensor | np.ndarray, labels: Sequence[int], label_names: Sequence[str]
+    logits: torch.Tensor | np.ndarray,
+    labels,
+    label_names: Sequence[str],
+    *,
+    thresholds: dict[str, float] | None = None,
+    per_label_thresholds: bool = False,
 ) -> dict[str, Any]:
-    """All metrics from logits (N, C) and gold label ids (N,)."""
+    """All metrics from logits (N, C) and gold label ids (N,); for gold 0/1 rows (N, C) -- a multi-label model
+    -- those of emodraw.multi_label_metrics, with `thresholds` applied or, without, chosen on these data."""
+    if np.asarray(labels).ndim == 2:
+        return multi_label_metrics(
+            np.asarray(logits), labels, label_names, thresholds=thresholds, per_label_thresholds=per_label_thresholds
+        )
     logits = torch.as_tensor(np.asarray(logits), dtype=torch.float32)
     y_true = np.asarray(labels, dtype=np.int64)
     y_pred = logits.argmax(dim=-1).numpy()
@@ -49,6 +61,8 @@ def compute_metrics(
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     """The metrics of `compute_metrics` for people: headline scores, then one line per class."""
+    if metrics.get("multi_label"):
+        return format_multi_label(metrics)
     lines = [
         f"n={metrics['n']}  accuracy={metrics['accuracy'] * 100:.2f}%  macro F1={metrics['f1_macro'] * 100:.2f}%  "
         f"weighted F1={metrics['f1_weighted'] * 100:.2f}%  avg loss={metrics['avg_loss']:.4f}",

@@ -71,6 +71,7 @@ def results_row(
         "batch_size": config["batch_size"],
         "epochs": epochs_trained,
         "data_portion": config["portion"],
+        **({"multi_label": True, "f1_micro": metrics["f1_micro"]} if metrics.get("multi_label") else {}),
         **extra,
     }
 
@@ -81,7 +82,14 @@ def _lr(value: float) -> str:
     return text.replace("e-0", "e-").replace("e+0", "e+")
 
 
+MULTI_LABEL_NOTE = (
+    "Multi-label rows: Accuracy is subset accuracy (every label of a text right), F1 the macro F1 over the "
+    "labels at the thresholds chosen on validation."
+)
+
+
 def markdown_table(rows: Iterable[dict[str, Any]]) -> str:
+    rows = list(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
         cells = [
@@ -98,6 +106,8 @@ def markdown_table(rows: Iterable[dict[str, Any]]) -> str:
             f"{row['data_portion'] * 100:.2f}",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    if any(row.get("multi_label") for row in rows):
+        lines += ["", MULTI_LABEL_NOTE]
     return "\n".join(lines) + "\n"
 
 

@@ -44,3 +44,28 @@ def write_keyword_data(folder: Path, n_train: int = 600, n_eval: int = 120, seed
         lines = [f"{keyword_sentence(rng, labels[i % len(labels)])};{labels[i % len(labels)]}" for i in range(n)]
         (folder / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
+
+
+def multi_label_sentence(rng: random.Random, labels: list[str]) -> str:
+    words = neutral_words(rng, rng.randint(3, 10))
+    for label in labels:
+        words.insert(rng.randint(0, len(words)), rng.choice(KEYWORDS[label]))
+    return " ".join(words)
+
+
+def write_multi_label_keyword_data(folder: Path, n_train: int = 600, n_eval: int = 120, seed: int = 0) -> Path:
+    """GoEmotions' layout: train/dev/test.tsv without a header (text, comma-joined label ids, an id) and
+    labels.txt (a name per line, the id its line number). A third of the sentences carry two emotions."""
+    rng = random.Random(seed)
+    names = list(KEYWORDS)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "labels.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    for split, n in (("train", n_train), ("dev", n_eval), ("test", n_eval)):
+        rows = []
+        for i in range(n):
+            ids = [i % len(names)] + ([(i + 1 + i // 3) % len(names)] if i % 3 == 0 else [])
+            ids = sorted(set(ids))
+            text = multi_label_sentence(rng, [names[j] for j in ids])
+            rows.append(f"{text}\t{','.join(map(str, ids))}\t{split}{i}")
+        (folder / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder

@@ -54,7 +54,8 @@ class TrainConfig:
     random_init: bool = option(False, "build the model's architecture with random weights (no pretraining)")
     experiment: str = option(
         "default",
-        "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct",
+        "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct, "
+        "goemotions (28 labels, multi-label: give --data-dir)",
     )
     # data
     data_dir: str | None = option(

@@ -54,7 +54,7 @@ def audit_splits(splits: Splits, *, max_examples: int = 20) -> dict[str, Any]:
             "distinct": len(counts),
             "repeats": len(keys[name]) - len(counts),
             "with_two_labels": sum(1 for k in keys[name] if len(labels_in(k, name)) > 1),
-            "labels": dict(sorted(Counter(examples.labels).items())),
+            "labels": dict(sorted(Counter(_each_label(examples.labels)).items())),
         }
         for earlier in list(present)[:position]:
             also = [(k, y) for k, y in zip(keys[name], examples.labels) if earlier in where[k]]
@@ -94,6 +94,17 @@ def problems(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _each_label(labels):
+    """Every label once per example that carries it (a multi-label example's tuple counts each of its labels;
+    for multi-label data, "two labels" below means two different label sets)."""
+    for label in labels:
+        yield from label if isinstance(label, (tuple, list)) else (label,)
+
+
+def _shown(label) -> str:
+    return ",".join(label) if isinstance(label, (tuple, list)) else str(label)
+
+
 def format_report(report: dict[str, Any], examples: int = 10) -> str:
     names = [n for n in SPLITS if n in report]
     labels = sorted({label for n in names for label in report[n]["labels"]})
@@ -117,7 +128,7 @@ def format_report(report: dict[str, Any], examples: int = 10) -> str:
     ]
     out += overlap + [f"sentences with two or more labels anywhere: {report['conflicting_sentences']}"]
     for item in report["conflicts"][:examples]:
-        places = "; ".join(f"{n} line {line}: {label}" for n in names for label, line in item.get(n, []))
+        places = "; ".join(f"{n} line {line}: {_shown(label)}" for n in names for label, line in item.get(n, []))
         out.append(f"  {item['text'][:100]!r}  ->  {places}")
     if report["conflicting_sentences"] > examples:
         more = report["conflicting_sentences"] - min(examples, len(report["conflicts"]))

@@ -24,7 +24,9 @@ class Record:
 
     line: int  # the line it ends on (a quoted CSV field can span lines; a Parquet file's row number)
     text: str = ""
-    label: str | None = None
+    # A string as read; a tuple where the field was a list (JSON, Parquet) or, once checked, a multi-label
+    # record's names
+    label: str | tuple[str, ...] | None = None
     problem: str = ""
     offset: int = 0  # bytes of the file read up to the end of that line (for a progress bar)
     # The row's other columns, name -> value, when the reader was asked to keep them (predict's output)

@@ -94,6 +94,7 @@ def read_records(
     columns: Columns | None = None,
     label_names: str | Sequence[str] | None = None,
     keep_others: bool = False,
+    label_separator: str | None = None,
 ) -> Iterator[Record]:
     """The records of a binary stream in format `fmt` (one of FORMATS), in file order.
 
@@ -118,36 +119,75 @@ def read_records(
     )
     where = source if source is not None else getattr(handle, "name", "input")
     for record in READERS[fmt](handle, where, reading):
-        yield _checked(record, known if labelled else None, names)
+        yield _checked(record, known if labelled else None, names, label_separator if labelled else None)
 
 
-def _checked(record: Record, known: set[str] | None, names: list[str] | None) -> Record:
-    """The text and label stripped (an id read as its name), or the problem with either; the same for
-    every format."""
+def _checked(record: Record, known: set[str] | None, names: list[str] | None, separator: str | None) -> Record:
+    """The text and label stripped (an id read as its name; several labels with `separator`), or the problem
+    with either; the same for every format."""
     if record.problem:
         return record
     text = record.text.strip()
-    label = record.label.strip() if record.label is not None else None
-    problem = None
-    if label == "":
-        problem = "empty label"
-    elif not text:
-        problem = EMPTY_TEXT
-    else:
-        problem = text_problem(record.text) or (value_problem(record.label, "label") if label else None)
-    if not problem and label is not None and names is not None:
-        label, problem = name_of(label, names)
-    if not problem and label is not None and known is not None and label not in known:
-        problem = _unknown(label, known, names)
+    problem = EMPTY_TEXT if not text else text_problem(record.text)
+    label = record.label
+    if not problem and label is not None:
+        if separator is not None:
+            label, problem = _labels(label, separator, known, names)
+        elif isinstance(label, tuple):
+            problem = f"{len(label)} labels in one field; to train on several labels per text, give --multi-label"
+        else:
+            label, problem = _label(label, known, names)
     if not problem:
         return Record(record.line, text, label, offset=record.offset, others=record.others)
     return Record(record.line, problem=problem, offset=record.offset)
 
 
+def _label(label: str, known: set[str] | None, names: list[str] | None) -> tuple[str, str]:
+    """(the label as a name, "") or ("", its problem)."""
+    stripped = label.strip()
+    if not stripped:
+        return "", "empty label"
+    problem = value_problem(label, "label") or ""
+    if not problem and names is not None:
+        stripped, problem = name_of(stripped, names)
+    if not problem and known is not None and stripped not in known:
+        problem = _unknown(stripped, known, names)
+    return stripped, problem
+
+
+def _labels(
+    field: str | tuple[str, ...], separator: str, known: set[str] | None, names: list[str] | None
+) -> tuple[tuple[str, ...], str]:
+    """(the labels of a multi-label field as names, in order, each once, "") or ((), the first problem). A
+    field that is blank is an empty label, as in single-label reading; an empty list is a text with none."""
+    parts = field if isinstance(field, tuple) else tuple(field.split(separator))
+    if isinstance(field, str) and not field.strip():
+        return (), "empty label"
+    out: list[str] = []
+    for part in parts:
+        name, problem = _label(part, known, names)
+        if problem:
+            return (), problem if len(parts) == 1 else f"label {part.strip()!r}: {problem}"
+        if name not in out:
+            out.append(name)
+    return tuple(out), ""
+
+
 def _unknown(label: str, known: set[str], names: list[str] | None) -> str:
     if names is not None:
-        return f"unknown label {label!r} (the {FLAG} are {', '.join(names)}, ids 0-{len(names) - 1})"
+        return f"unknown label {label!r} (the {FLAG} are {', '.join(names)}, ids 0-{len(names) - 1})" + several(label)
     why = f"unknown label {label!r} (the training labels are {', '.join(sorted(known))})"
     if is_integer(label) and not any(is_integer(name) for name in known):
         why += f"; to read integer labels as ids, give {FLAG}"
-    return why
+    return why + several(label)
+
+
+def several(label: str) -> str:
+    """A hint for a label that looks like several labels joined (the usual multi-label file), or ""."""
+    for separator in (",", "|", ";"):
+        parts = [part.strip() for part in label.split(separator)]
+        if len(parts) > 1 and all(parts):
+            return f"; it looks like several labels joined by {separator!r}: give --multi-label" + (
+                "" if separator == "," else f" --label-separator {separator!r}"
+            )
+    return ""

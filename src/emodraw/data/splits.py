@@ -16,10 +16,12 @@ import numpy as np
 from emodraw.data.columns import Columns
 from emodraw.data.label_names import hint, numeric_order, read_label_names
 from emodraw.data.records import FORMATS, data_format, open_data_file, read_records
+from emodraw.data.targets import joined_labels_hint, targets
 from emodraw.errors import DataError
 
 # The conventional CARER / dair-ai ids: sadness=0, joy=1, love=2, anger=3, fear=4, surprise=5.
 EMOTIONS = ("sadness", "joy", "love", "anger", "fear", "surprise")
+LABELS_FILE = "labels.txt"  # in a data folder: the names of its integer labels, one per line
 SPLIT_NAMES = {"train": ("train",), "val": ("val", "validation", "dev"), "test": ("test",)}
 
 
@@ -29,7 +31,7 @@ class Examples:
 
     path: str
     texts: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
+    labels: list = field(default_factory=list)  # a name each; a tuple of names each when multi-label
     lines: list[int] = field(default_factory=list)
     skipped: int = 0
 
@@ -58,14 +60,24 @@ def read_examples(
     labels: Iterable[str] | None = None,
     columns: Columns | None = None,
     label_names: str | Sequence[str] | None = None,
+    label_separator: str | None = None,
 ) -> Examples:
     """Read one labelled file. `labels`, when given, is the closed label set (val/test): others are errors.
-    `columns` and `label_names` as emodraw.data.records.read_records takes them."""
+    `columns`, `label_names` and `label_separator` (multi-label) as emodraw.data.records.read_records takes
+    them."""
     path = Path(path)
     fmt = data_format(path)
     out = Examples(str(path))
     with open_data_file(path) as handle:
-        records = read_records(handle, fmt, labels=labels, source=path, columns=columns, label_names=label_names)
+        records = read_records(
+            handle,
+            fmt,
+            labels=labels,
+            source=path,
+            columns=columns,
+            label_names=label_names,
+            label_separator=label_separator,
+        )
         for record in records:
             if record.problem:
                 if not skip_invalid:
@@ -80,10 +92,11 @@ def read_examples(
     return out
 
 
-def label_names_for(labels: Iterable[str]) -> list[str]:
+def label_names_for(labels: Iterable) -> list[str]:
     """The six emotions keep their conventional ids; integer labels are sorted by value (each keeps its
-    number as its id when they run from 0); any other label set is sorted alphabetically."""
-    present = set(labels)
+    number as its id when they run from 0); any other label set is sorted alphabetically. Multi-label
+    examples' tuples count each of their labels."""
+    present = {name for label in labels for name in (label if isinstance(label, tuple) else (label,))}
     if present <= set(EMOTIONS):
         return list(EMOTIONS)
     return numeric_order(present) or sorted(present)
@@ -143,6 +156,7 @@ class Splits:
     label_names: list[str]
     files: dict[str, Path | None]
     hint: str | None = None  # one line for the user: how to name integer labels (emodraw.data.label_names)
+    multi_label: bool = False  # each example's label is a tuple of names (emodraw.data.targets)
 
     def with_val_in_training(self) -> Splits:
         """The validation sentences appended to the training ones (in file order, as one concatenated file
@@ -157,9 +171,9 @@ class Splits:
         )
         return replace(self, train=joined)
 
-    def ids(self, examples: Examples) -> list[int]:
-        index = {name: i for i, name in enumerate(self.label_names)}
-        return [index[y] for y in examples.labels]
+    def ids(self, examples: Examples):
+        """What the model learns from: label ids (N,), or for multi-label an (N, C) 0/1 float array."""
+        return targets(examples.labels, self.label_names, self.multi_label)
 
 
 def load_splits(
@@ -173,17 +187,28 @@ def load_splits(
     skip_invalid: bool = False,
     columns: Columns | None = None,
     label_names: str | Sequence[str] | None = None,
+    multi_label: bool = False,
+    label_separator: str = ",",
 ) -> Splits:
     """The train/val/test files (resolve_data_files) read with the same `columns`. `label_names` (a file, a
     comma-separated list or a list: read_label_names) name integer labels and fix the label map: its ids are
-    their positions. Without them the map comes from the training labels (label_names_for)."""
+    their positions; without them, a data folder's labels.txt does (GoEmotions' layout), else the training
+    labels (label_names_for). `multi_label`: each label field holds labels joined by `label_separator`."""
     files = resolve_data_files(data_dir, train_file, val_file, test_file)
+    if label_names is None and data_dir and (Path(data_dir) / LABELS_FILE).is_file():
+        label_names = str(Path(data_dir) / LABELS_FILE)
     named = read_label_names(label_names)
-    reading = {"skip_invalid": skip_invalid, "columns": columns, "label_names": named}
+    reading = {
+        "skip_invalid": skip_invalid,
+        "columns": columns,
+        "label_names": named,
+        "label_separator": label_separator if multi_label else None,
+    }
     train = read_examples(files["train"], **reading)
     label_map = named if named is not None else label_names_for(train.labels)
     val = read_examples(files["val"], labels=label_map, **reading)
     test = read_examples(files["test"], labels=label_map, **reading) if files["test"] else None
     if portion < 1.0:
         train = train.subset(stratified_portion(train.labels, portion, seed))
-    return Splits(train, val, test, label_map, files, hint(label_map, given=named is not None))
+    note = hint(label_map, given=named is not None) or (None if multi_label else joined_labels_hint(label_map))
+    return Splits(train, val, test, label_map, files, note, multi_label)

@@ -18,7 +18,8 @@ from emodraw.hardware import autocast
 
 @dataclass
 class Encoded:
-    """Tokenised sentences: `ids` (N, L_max) right-padded, `lengths` (N,) on the host, `labels` (N,)."""
+    """Tokenised sentences: `ids` (N, L_max) right-padded, `lengths` (N,) on the host, `labels` (N,) ids or,
+    multi-label, (N, C) 0/1 floats."""
 
     ids: torch.Tensor
     lengths: np.ndarray
@@ -78,8 +79,9 @@ def padded_ids(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, np.nda
     return ids, lengths
 
 
-def encode(tokenizer, texts: list[str], labels: list[int] | None = None, max_length: int = 128) -> Encoded:
-    """Tokenise all texts in one call of the fast tokenizer; record which were cut at `max_length`."""
+def encode(tokenizer, texts: list[str], labels=None, max_length: int = 128) -> Encoded:
+    """Tokenise all texts in one call of the fast tokenizer; record which were cut at `max_length`. `labels`:
+    ids (N,), or a multi-label (N, C) 0/1 array (emodraw.data.targets), kept as floats for the loss."""
     full = tokenizer(
         texts,
         truncation=True,
@@ -96,7 +98,10 @@ def encode(tokenizer, texts: list[str], labels: list[int] | None = None, max_len
         suspects = np.flatnonzero(truncated)
         untruncated = tokenizer([texts[i] for i in suspects], truncation=False)["input_ids"]
         truncated[suspects] = [len(x) > max_length for x in untruncated]
-    label_tensor = None if labels is None else torch.tensor(labels, dtype=torch.long)
+    label_tensor = None
+    if labels is not None:
+        values = np.asarray(labels)
+        label_tensor = torch.from_numpy(values.astype(np.float32 if values.ndim == 2 else np.int64))
     return Encoded(ids, lengths, label_tensor, pad_id, truncated)
 
 

@@ -69,19 +69,22 @@ def write_metrics_row(trainer, epoch: int, row: dict[str, float], val: dict[str,
 
 
 def checkpoint_name(trainer, kind: str) -> str:
-    return f"multiclass_{trainer.config.experiment_tag}_{trainer.backbone.short_name}_{kind}_checkpoint"
+    kind_of_task = "multilabel" if trainer.config.multi_label else "multiclass"
+    return f"{kind_of_task}_{trainer.config.experiment_tag}_{trainer.backbone.short_name}_{kind}_checkpoint"
 
 
 def checkpoint_metadata(trainer, epoch: int, val: dict[str, Any], saved_from: str) -> dict[str, Any]:
+    multi_label = {"thresholds": val["thresholds"]} if "thresholds" in val else {}  # chosen on validation
     return {
         "name": trainer.run_dir.name,
         "epoch": epoch,
         "saved_from": saved_from,
         "label_names": trainer.splits.label_names,
-        "validation": {k: val[k] for k in ("accuracy", "f1_macro", "f1_weighted", "avg_loss")},
+        "validation": {k: val[k] for k in ("accuracy", "f1_macro", "f1_micro", "f1_weighted", "avg_loss") if k in val},
         "config": trainer.config.to_dict(),
         "backbone": trainer.backbone.short_name,
         "data": trainer.data_info,
+        **multi_label,
     }
 
 

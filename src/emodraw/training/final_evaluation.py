@@ -26,9 +26,12 @@ def evaluate_checkpoints(trainer, found: dict[str, Path]) -> tuple[list[dict[str
     targets = [("last", f"Epoch {epochs_trained}"), ("best", saved_from_best(cfg.checkpoint_rule))]
     rows, evaluation = [], {}
     for kind, saved_from in targets:
+        # multi-label: each checkpoint's thresholds, chosen on validation; never chosen on test
+        thresholds = getattr(trainer, "val_thresholds", None)
         if kind in found:
             saved = SavedModel.load(found[kind], device=trainer.device, precision=cfg.precision)
             logits = saved.logits(examples.texts, batch_size=trainer.eval_batch_size)
+            thresholds = saved.meta.get("thresholds", thresholds)
             name = found[kind].name
         elif kind == "last" and not cfg.save_checkpoints:
             model = trainer.accelerator.unwrap_model(trainer.model)
@@ -38,7 +41,9 @@ def evaluate_checkpoints(trainer, found: dict[str, Path]) -> tuple[list[dict[str
             name = "(not saved)"
         else:
             continue
-        metrics = compute_metrics(logits, labels, splits.label_names)
+        if splits.multi_label and thresholds is None:  # no epoch was validated: the default, not a choice on test
+            thresholds = dict.fromkeys(splits.label_names, 0.5)
+        metrics = compute_metrics(logits, labels, splits.label_names, thresholds=thresholds)
         evaluation[kind] = {**metrics, "checkpoint": name, "split": split}
         rows.append(
             results_row(
@@ -65,7 +70,7 @@ def write_plots(run_dir: Path, evaluation: dict[str, Any]) -> None:
     plots = run_dir / "plots"
     training_curves(run_dir / "metrics.csv", plots / "training_curves.png")
     chosen = evaluation.get("best") or evaluation.get("last")
-    if chosen:
+    if chosen and "confusion_matrix" in chosen:  # a multi-label evaluation has none
         confusion_matrix_plot(
             chosen["confusion_matrix"],
             chosen["labels"],

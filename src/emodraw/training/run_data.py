@@ -27,6 +27,8 @@ def load_run_data(config: TrainConfig, *, main: bool, log: Callable[[str], None]
         skip_invalid=config.skip_invalid,
         columns=Columns.from_config(config),
         label_names=config.label_names,
+        multi_label=config.multi_label,
+        label_separator=config.label_separator,
     )
     if splits.hint and main:
         log(splits.hint)

@@ -50,9 +50,12 @@ class EagerStep:
             soft = None if soft is None else soft.repeat(2, 1)
         with autocast(self.device, self.bf16):
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float()  # (B, C)
-        losses = torch.nn.functional.cross_entropy(
-            logits, labels, weight=self.class_weights, reduction="none", label_smoothing=self.label_smoothing
-        )  # (B,)
+        if labels.is_floating_point():  # multi-label (B, C) 0/1: each label its own yes/no, as transformers does
+            losses = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(-1)
+        else:
+            losses = torch.nn.functional.cross_entropy(
+                logits, labels, weight=self.class_weights, reduction="none", label_smoothing=self.label_smoothing
+            )  # (B,)
         objective = losses
         if soft is not None:  # the reported loss stays the labels' cross-entropy, comparable to validation's
             objective = (1 - self.distill_alpha) * losses + self.distill_alpha * distillation_loss(

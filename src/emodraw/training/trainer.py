@@ -149,7 +149,7 @@ class Trainer:
 
     # -- hooks of the optional techniques (each overrides one and calls super()) ------------------------
     def _backbone(self) -> Backbone:
-        return resolve_backbone(self.config.model)
+        return resolve_backbone(self.config.model, self.config.revision)
 
     def _sentence_inputs(self) -> dict[str, torch.Tensor]:
         """Tensors with a row per training sentence, on the device; each step gets its batch's rows, by name."""
@@ -242,7 +242,15 @@ class Trainer:
         logits = predict_logits(model, self.val_data, self.eval_batch_size, self.device, self.bf16, indices=share)
         model.train()
         logits = gather_rows(self.accelerator, share, logits, n)
-        return compute_metrics(logits, self.val_data.labels.cpu().tolist(), self.splits.label_names)
+        # multi-label: the decision thresholds are chosen here, on validation, and saved with the checkpoint
+        metrics = compute_metrics(
+            logits,
+            self.val_data.labels.cpu().numpy(),
+            self.splits.label_names,
+            per_label_thresholds=self.config.per_label_thresholds,
+        )
+        self.val_thresholds = metrics.get("thresholds")
+        return metrics
 
     def averaged(self):
         """The weight average in the model while validating, saving or testing (--ema-decay)."""
@@ -274,6 +282,8 @@ def build_model(backbone: Backbone, vocab_size: int, label_names: list[str], cfg
     model = load_classifier(
         backbone, label_names, random_init=cfg.random_init, vocab_size=vocab_size, pooling=cfg.pooling
     )
+    if cfg.multi_label:  # in config.json: transformers' pipeline then applies a sigmoid per label, as emodraw does
+        model.config.problem_type = "multi_label_classification"
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     fuse_activations(model)

@@ -1,5 +1,6 @@
 """.jsonl: one JSON object per line; the text a string field (`text` unless --text-column names another),
-the label a string or a whole number (an id, with --label-names). Its other fields are kept for predict."""
+the label a string or a whole number (an id, with --label-names), or a list of them (--multi-label). Its
+other fields are kept for predict."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ def _label_problem(obj: dict, key: str) -> str:
     if key not in obj:
         return f"missing or non-string {key!r}"
     value = obj[key]
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+    if _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value)):
         return ""
     kind = "null" if value is None else type(value).__name__
-    return f"{key!r} is {kind}: a label is a string, or a whole number with --label-names"
+    return (
+        f"{key!r} is {kind}: a label is a string, or a whole number with --label-names (a list of them with "
+        "--multi-label)"
+    )
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def jsonl_records(handle, source, reading: Reading) -> Iterator[Record]:
@@ -50,6 +58,7 @@ def jsonl_records(handle, source, reading: Reading) -> Iterator[Record]:
             if problem:
                 yield Record(number, problem=problem, offset=offset)
                 continue
-            label = str(obj[keys[1]])
+            value = obj[keys[1]]  # a list: a multi-label record's labels (records.read_records checks which)
+            label = tuple(str(v) for v in value) if isinstance(value, list) else str(value)
         others = {k: v for k, v in obj.items() if k not in keys} if reading.keep_others else None
         yield Record(number, obj[text_key], label, offset=offset, others=others)

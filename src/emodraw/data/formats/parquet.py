@@ -27,6 +27,8 @@ def _kind_problem(pa, column: str, kind, field: str) -> str | None:
     texts = pa.types.is_string(kind) or pa.types.is_large_string(kind)
     if texts or (field == "label" and pa.types.is_integer(kind)):
         return None
+    if field == "label" and (pa.types.is_list(kind) or pa.types.is_large_list(kind)):  # --multi-label's labels
+        return _kind_problem(pa, column, kind.value_type, field)
     wanted = "text" if field == "text" else "text or whole numbers"
     return f"column {column!r} holds {kind}, not {wanted}"
 
@@ -76,7 +78,10 @@ def parquet_records(handle, source, reading: Reading) -> Iterator[Record]:
                     yield Record(number, problem="missing label", offset=offset)
                 else:
                     row_others = {name: column[i] for name, column in kept.items()} if reading.keep_others else None
-                    label = None if label is None else str(label)
+                    if isinstance(label, list):  # a list column: a multi-label row's labels
+                        label = tuple(str(v) for v in label)
+                    elif label is not None:
+                        label = str(label)
                     yield Record(number, text or "", label, offset=offset, others=row_others)
     except (pa.ArrowException, OSError) as exc:  # a corrupt page: the rows before it were read
         raise DataError(source, number + 1, f"unreadable Parquet data ({_first_line(exc)})") from None
