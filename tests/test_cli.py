@@ -150,6 +150,7 @@ def test_every_command_has_a_parser_of_its_dataclass_fields_and_nothing_else():
             "check-data",
             "average",
             "report",
+            "push",
         }
     )
     for name, parser in parsers.items():
@@ -159,7 +160,8 @@ def test_every_command_has_a_parser_of_its_dataclass_fields_and_nothing_else():
 
 
 @pytest.mark.parametrize(
-    "name", ["train", "adapt", "evaluate", "predict", "export", "serve", "compare", "check-data", "average", "report"]
+    "name",
+    ["train", "adapt", "evaluate", "predict", "export", "serve", "compare", "check-data", "average", "report", "push"],
 )
 def test_help_lists_every_field_with_its_type_and_default(name, monkeypatch):
     import dataclasses

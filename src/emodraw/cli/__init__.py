@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import sys
 
+from emodraw.cli import publishing  # noqa: F401 - registers `emodraw push`
 from emodraw.cli.commands import COMMANDS, train_config_from_args
 from emodraw.cli.flags import Parser, add_options
 from emodraw.errors import EmodrawError
