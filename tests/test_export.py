@@ -39,8 +39,8 @@ def test_export_folder_and_parity_report(exported):
     } <= names
     meta = json.loads((out / "emodraw_export.json").read_text())
     assert meta["parity_passed"] and meta["default"] == "model_int8.onnx"
-    assert meta["model.onnx"]["argmax_agreement"] == 1.0 and meta["model.onnx"]["max_score_diff"] < 1e-4
-    assert meta["model_int8.onnx"]["accuracy_torch"] - meta["model_int8.onnx"]["accuracy_onnx"] <= 0.005
+    assert meta["model.onnx"]["agreement"] == 1.0 and meta["model.onnx"]["max_score_diff"] < 1e-4
+    assert meta["model_int8.onnx"]["score_torch"] - meta["model_int8.onnx"]["score_onnx"] <= 0.005
 
 
 def test_onnx_model_has_dynamic_batch_and_sequence_axes(exported):

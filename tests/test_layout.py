@@ -20,14 +20,19 @@ LAYERS = [
     {"errors"},  # what every layer raises, files' disk_errors included
     {"files", "console", "version"},
     {"hardware", "config"},
-    {"data", "modeling", "metrics", "plots", "model_card", "checkpoint_integrity"},
+    {"data", "modeling", "metrics", "multi_label_metrics", "plots", "model_card", "checkpoint_integrity", "hub"},
     {"checkpoints", "results"},
     {"training", "inference"},
-    {"export", "average", "serve", "compare"},
+    {"export", "average", "serve", "compare", "publish"},
     {"cli", "__main__", "__init__", "pooling"},
 ]
 # compare trains, then scores; `python -m emodraw` is the CLI
-CROSS_LAYER_ALLOWED = {("compare", "training"), ("compare", "inference"), ("__main__", "cli")}
+CROSS_LAYER_ALLOWED = {
+    ("metrics", "multi_label_metrics"),
+    ("compare", "training"),
+    ("compare", "inference"),
+    ("__main__", "cli"),
+}
 
 
 def module_name(path: Path) -> str:

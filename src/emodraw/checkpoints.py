@@ -39,6 +39,7 @@ from emodraw.checkpoint_integrity import (
 )
 from emodraw.errors import CheckpointError
 from emodraw.files import atomic_folder, file_sha256, is_leftover
+from emodraw.hub import display_name, download, is_hub_id
 from emodraw.model_card import model_card
 from emodraw.version import __version__
 
@@ -133,9 +134,14 @@ def find_checkpoints(run_dir: Path) -> dict[str, Path]:
     return found
 
 
-def resolve_model_folder(path: str | Path) -> Path:
-    """A checkpoint folder as given, or the best checkpoint of a run folder."""
+def resolve_model_folder(path: str | Path, revision: str | None = None) -> Path:
+    """A checkpoint folder as given, the best checkpoint of a run folder, or the snapshot folder of a Hugging Face
+    Hub id at `revision` (emodraw.hub: downloaded, or found in the local cache offline)."""
+    if is_hub_id(path):
+        return download(str(path), revision).folder
     path = Path(path)
+    if revision is not None and path.exists():
+        raise CheckpointError(f"--revision is for Hub ids; {path} is a local {'folder' if path.is_dir() else 'file'}")
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint, export or run folder")
     if path.is_dir() and (path / "checkpoints").is_dir():
@@ -268,7 +274,7 @@ def load_checkpoint_folder(folder: Path):
     _check_loading_info(folder, info)
     tokenizer = load_tokenizer(folder)
     if not (folder / METADATA_FILE).is_file():
-        print(f"{folder}: {FOREIGN_NOTE}", file=sys.stderr, flush=True)
+        print(f"{display_name(folder)}: {FOREIGN_NOTE}", file=sys.stderr, flush=True)
     return model, tokenizer, meta
 
 

@@ -19,13 +19,16 @@ import yaml
 from emodraw.errors import EmodrawError
 from emodraw.hardware import cpu_name
 from emodraw.plots import comparison_chart
+from emodraw.results import MULTI_LABEL_NOTE
 
 TFIDF = "tfidf-svm"
 
 
 def tfidf_svm_run(splits, seed: int, out: Path) -> dict[str, Any]:
-    """Fit TF-IDF (1-2-grams) + LinearSVC on train; score test; save it without pickle (JSON + npz)."""
+    """Fit TF-IDF (1-2-grams) + LinearSVC on train (one SVM per label, multi-label); score test; save it
+    without pickle (JSON + npz)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import LinearSVC
 
     from emodraw.metrics import compute_metrics
@@ -33,13 +36,20 @@ def tfidf_svm_run(splits, seed: int, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     features = vectorizer.fit_transform(splits.train.texts)
-    svm = LinearSVC(C=1.0, random_state=seed).fit(features, splits.ids(splits.train))
+    svm = LinearSVC(C=1.0, random_state=seed)
+    if splits.multi_label:
+        svm = OneVsRestClassifier(svm)
+    svm.fit(features, splits.ids(splits.train))
     seconds = time.perf_counter() - started
     test = splits.test or splits.val
     started = time.perf_counter()
     scores = svm.decision_function(vectorizer.transform(test.texts))  # (N, C)
     per_second = len(test) / (time.perf_counter() - started)
-    metrics = compute_metrics(scores, splits.ids(test), splits.label_names)
+    # multi-label: each SVM's own boundary (score 0, sigmoid 0.5), not a threshold chosen on test
+    thresholds = dict.fromkeys(splits.label_names, 0.5) if splits.multi_label else None
+    metrics = compute_metrics(scores, splits.ids(test), splits.label_names, thresholds=thresholds)
+    if splits.multi_label:
+        svm = _stacked(svm)
     out.mkdir(parents=True, exist_ok=True)
     (out / "vocabulary.json").write_text(json.dumps({k: int(v) for k, v in vectorizer.vocabulary_.items()}))
     np.savez(out / "weights.npz", idf=vectorizer.idf_, coef=svm.coef_, intercept=svm.intercept_)
@@ -54,6 +64,14 @@ def tfidf_svm_run(splits, seed: int, out: Path) -> dict[str, Any]:
         "cpu_sentences_per_s": per_second,
         "run": str(out),
     }
+
+
+def _stacked(ovr):
+    """A one-vs-rest classifier's SVMs as one (coef_, intercept_), as a multi-class LinearSVC holds them."""
+    from types import SimpleNamespace
+
+    coef = np.vstack([e.coef_ for e in ovr.estimators_])
+    return SimpleNamespace(coef_=coef, intercept_=np.concatenate([e.intercept_ for e in ovr.estimators_]))
 
 
 def cpu_inference_speed(checkpoint: Path, texts: list[str]) -> float:
@@ -98,6 +116,21 @@ def summarise_run(run_dir: Path, texts: list[str]) -> dict[str, Any]:
     }
 
 
+def _reading(train_options: dict[str, Any]) -> dict[str, Any]:
+    """How the data are read (columns, label names, multi-label), as the training options -- a preset's
+    included -- say, so that tfidf-svm and the encoders read the same examples."""
+    from emodraw.config import resolve_config
+    from emodraw.data.columns import Columns
+
+    cfg = resolve_config(None, **{k: v for k, v in train_options.items() if v is not None})
+    return {
+        "columns": Columns.from_config(cfg),
+        "label_names": cfg.label_names,
+        "multi_label": cfg.multi_label,
+        "label_separator": cfg.label_separator,
+    }
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
 
@@ -110,10 +143,14 @@ def compare(
     portion: float = 1.0,
     seeds: int = 1,
     runs: list[str] | None = None,
+    revision: str | None = None,
     log=print,
     **train_options,
 ) -> list[dict[str, Any]]:
+    """`revision` (a branch, tag or commit) is that of every Hugging Face Hub id among `models`; folders, the
+    embedded model and tfidf-svm are trained as they are."""
     from emodraw.data.splits import load_splits
+    from emodraw.modeling.backbones import resolve_backbone
     from emodraw.training.trainer import train
 
     out = Path(output_dir)
@@ -121,6 +158,7 @@ def compare(
     if seeds < 1:
         raise EmodrawError(f"--seeds {seeds}: needs at least 1")
     data_options = {k: train_options.get(k) for k in ("data_dir", "train_file", "val_file", "test_file")}
+    data_options.update(_reading(train_options))
     groups: dict[str, list[dict[str, Any]]] = {}
     test_texts = None
     for seed in range(1, seeds + 1):
@@ -131,6 +169,8 @@ def compare(
                 groups.setdefault(TFIDF, []).append(tfidf_svm_run(splits, seed, out / "runs" / f"{TFIDF}-seed{seed}"))
                 continue
             extra = {"epochs": epochs} if epochs else {}
+            if revision is not None and not resolve_backbone(model).is_local:
+                extra["revision"] = revision
             run = train(
                 model=model,
                 portion=portion,
@@ -149,7 +189,10 @@ def compare(
             test_texts = load_splits(**data_options).test.texts
         summary = summarise_run(Path(run_dir), test_texts)
         config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
-        groups.setdefault(f"{config.get('model', run_dir)} ({Path(run_dir).name})", []).append(summary)
+        # runs of one recipe (model, preset, portion) but for their seeds are one row: mean ± std
+        portion_note = f", {config['portion'] * 100:g} %" if config.get("portion", 1) < 1 else ""
+        name = f"{config.get('model', run_dir)} ({config.get('experiment', Path(run_dir).name)}{portion_note})"
+        groups.setdefault(name, []).append(summary)
 
     rows = []
     for name, items in groups.items():
@@ -160,6 +203,7 @@ def compare(
             "bytes": items[0]["bytes"],
             "device": items[0]["device"],
             "runs": [i["run"] for i in items],
+            "multi_label": bool(items[0]["metrics"].get("multi_label")),
         }
         for key in ("accuracy", "f1_macro", "f1_weighted"):
             row[key], row[f"{key}_std"] = _mean_std([i["metrics"][key] for i in items])
@@ -199,6 +243,8 @@ def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
     ]
     for r in rows:
         lines.append(f"| {r['model']} | " + " | ".join(f"{r['per_class_f1'][n] * 100:.2f}" for n in names) + " |")
+    if any(r.get("multi_label") for r in rows):
+        lines += ["", MULTI_LABEL_NOTE]
     lines += [
         "",
         f"CPU inference: batch 32, length-sorted, on {cpu}; "

@@ -15,13 +15,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
 
 from emodraw.checkpoints import manifested_folder, write_manifest
 from emodraw.errors import EmodrawError
 from emodraw.files import disk_errors
+from emodraw.hub import snapshot_of
 from emodraw.inference.classifier import Classifier, OnnxClassifier
 from emodraw.inference.evaluation import labelled_data
 from emodraw.inference.onnx_runtime import EXPORT_META, FP32_FILE, INT8_FILE
+from emodraw.multi_label_metrics import decide, sigmoid
 
 MIN_ARGMAX_AGREEMENT = 0.999  # fp32: the same label on >= 99.9 % of sentences
 MAX_INT8_DROP = 0.005  # int8: accuracy at most 0.5 pt below PyTorch's
@@ -124,18 +127,31 @@ def _quantize(src: Path, dest: Path) -> None:
         logging.disable(logging.NOTSET)
 
 
-def _accuracy(logits: np.ndarray, labels: list[int]) -> float:
-    return float((logits.argmax(-1) == np.asarray(labels)).mean())
-
-
-def parity(reference: np.ndarray, candidate: np.ndarray, labels: list[int]) -> dict[str, float]:
-    ref_p = torch.softmax(torch.from_numpy(reference), -1).numpy()
-    cand_p = torch.softmax(torch.from_numpy(candidate), -1).numpy()
+def parity(reference: np.ndarray, candidate: np.ndarray, gold, thresholds: np.ndarray | None = None) -> dict:
+    """How the export's logits compare with PyTorch's on the same sentences: the share given the same answer
+    ("agreement": the same label, or for a multi-label model -- `thresholds` given -- the same label set),
+    the largest score difference, and each one's score on `gold` ("score_*": accuracy, or macro F1 over the
+    labels at the model's thresholds)."""
+    if thresholds is None:
+        ref_p = torch.softmax(torch.from_numpy(reference), -1).numpy()
+        cand_p = torch.softmax(torch.from_numpy(candidate), -1).numpy()
+        gold = np.asarray(gold)
+        return {
+            "metric": "accuracy",
+            "agreement": float((reference.argmax(-1) == candidate.argmax(-1)).mean()),
+            "max_score_diff": float(np.abs(ref_p - cand_p).max()),
+            "score_torch": float((reference.argmax(-1) == gold).mean()),
+            "score_onnx": float((candidate.argmax(-1) == gold).mean()),
+        }
+    ref_p, cand_p = sigmoid(reference), sigmoid(candidate)
+    ref_d, cand_d = decide(ref_p, thresholds), decide(cand_p, thresholds)
+    gold = np.asarray(gold) > 0.5
     return {
-        "argmax_agreement": float((reference.argmax(-1) == candidate.argmax(-1)).mean()),
+        "metric": "macro F1",
+        "agreement": float((ref_d == cand_d).all(-1).mean()),
         "max_score_diff": float(np.abs(ref_p - cand_p).max()),
-        "accuracy_torch": _accuracy(reference, labels),
-        "accuracy_onnx": _accuracy(candidate, labels),
+        "score_torch": float(f1_score(gold, ref_d, average="macro", zero_division=0)),
+        "score_onnx": float(f1_score(gold, cand_d, average="macro", zero_division=0)),
     }
 
 
@@ -147,29 +163,35 @@ def export(
     force: bool = False,
     opset: int = 17,
     data: str | Path | None = None,
+    revision: str | None = None,
     log=print,
 ) -> dict[str, Any]:
-    """Export, check parity on the validation set (or `data`), and write the folder atomically."""
+    """Export, check parity on the validation set (or `data`), and write the folder atomically. A Hugging Face
+    Hub id exports at `revision`; the metadata then names it and the commit it loaded ("source_revision")."""
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise EmodrawError(f"--output {output}: a file, not a folder; choose a new folder")
     if output.exists() and any(output.iterdir()):
         raise EmodrawError(f"--output {output}: not empty; choose a new folder")
-    clf = Classifier.load(checkpoint, device="cpu", precision="fp32")
+    clf = Classifier.load(checkpoint, revision=revision, device="cpu", precision="fp32")
     if clf.backend == "onnx":
         raise EmodrawError(f"{checkpoint}: already an ONNX export")
     path, examples, gold = labelled_data(clf, "val", data, skip_invalid=True)
     reference = clf.logits(examples.texts)
 
+    snapshot = snapshot_of(clf.path)
     report: dict[str, Any] = {
-        "source": str(Path(checkpoint).resolve()),
+        "source": snapshot.repo_id if snapshot else str(Path(checkpoint).resolve()),
+        **({"source_revision": snapshot.commit} if snapshot else {}),
         "labels": clf.labels,
         "max_length": clf.max_length,
         "opset": opset,
         "parity_data": str(path),
         "parity_sentences": len(examples),
-        "data": clf.meta.get("data", {}),
-    }  # where evaluate finds val/test for this export
+        "data": clf.meta.get("data", {}),  # where evaluate finds val/test for this export
+        # a multi-label model's decision thresholds, chosen on validation in training
+        **({"thresholds": clf.meta["thresholds"]} if clf.multi_label and "thresholds" in clf.meta else {}),
+    }
     problems = []
     # A failed write (a full disk) leaves no folder under `output`'s name: the folder is renamed into place last.
     with disk_errors(output, "nothing was written there"), manifested_folder(output) as tmp:
@@ -181,30 +203,31 @@ def export(
         files = [FP32_FILE] + ([INT8_FILE] if int8 else [])
         if int8:
             _quantize(tmp / FP32_FILE, tmp / INT8_FILE)
+        answer, metric = ("label set", "macro F1") if clf.multi_label else ("label", "accuracy")
         for name in files:
             meta = {**report, "default": FP32_FILE}
             (tmp / EXPORT_META).write_text(json.dumps(meta))
             write_manifest(tmp)  # so the parity check loads the export as users will, through every check
             onnx_logits = OnnxClassifier.load(tmp, variant=name).logits(examples.texts)
-            figures = parity(reference, onnx_logits, gold)
+            figures = parity(reference, onnx_logits, gold, clf.thresholds)
             figures["bytes"] = (tmp / name).stat().st_size
             report[name] = figures
             log(
                 f"{name}: {figures['bytes'] / 2**20:.1f} MiB, "
-                f"same label on {figures['argmax_agreement'] * 100:.2f} % of {len(examples)} sentences, "
-                f"accuracy {figures['accuracy_onnx'] * 100:.2f} % (PyTorch {figures['accuracy_torch'] * 100:.2f} %), "
+                f"same {answer} on {figures['agreement'] * 100:.2f} % of {len(examples)} sentences, "
+                f"{metric} {figures['score_onnx'] * 100:.2f} % (PyTorch {figures['score_torch'] * 100:.2f} %), "
                 f"max score difference {figures['max_score_diff']:.2e}"
             )
-            if name == FP32_FILE and figures["argmax_agreement"] < MIN_ARGMAX_AGREEMENT:
+            if name == FP32_FILE and figures["agreement"] < MIN_ARGMAX_AGREEMENT:
                 problems.append(
-                    f"fp32 export gives the same label on only {figures['argmax_agreement'] * 100:.2f} % of "
+                    f"fp32 export gives the same {answer} on only {figures['agreement'] * 100:.2f} % of "
                     f"sentences (needs >= {MIN_ARGMAX_AGREEMENT * 100:.1f} %)"
                 )
-            drop = figures["accuracy_torch"] - figures["accuracy_onnx"]
+            drop = figures["score_torch"] - figures["score_onnx"]
             if name == INT8_FILE and drop > MAX_INT8_DROP:
                 problems.append(
-                    f"int8 accuracy {figures['accuracy_onnx'] * 100:.2f} % is {drop * 100:.2f} pt below "
-                    f"PyTorch's {figures['accuracy_torch'] * 100:.2f} % (allowed: {MAX_INT8_DROP * 100:.1f} pt)"
+                    f"int8 {metric} {figures['score_onnx'] * 100:.2f} % is {drop * 100:.2f} pt below "
+                    f"PyTorch's {figures['score_torch'] * 100:.2f} % (allowed: {MAX_INT8_DROP * 100:.1f} pt)"
                 )
         report["default"] = INT8_FILE if int8 else FP32_FILE
         report["parity_passed"] = not problems

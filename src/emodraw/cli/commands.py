@@ -176,6 +176,7 @@ def cmd_evaluate(cfg: EvaluateConfig) -> int:
 
     metrics = evaluate(
         cfg.checkpoint,
+        revision=cfg.revision,
         split=cfg.split,
         data=cfg.data,
         batch_size=cfg.batch_size,
@@ -185,6 +186,7 @@ def cmd_evaluate(cfg: EvaluateConfig) -> int:
         label_column=cfg.label_column,
         no_header=cfg.no_header,
         label_names=cfg.label_names,
+        label_separator=cfg.label_separator,
         device=cfg.device,
         precision=cfg.precision,
         threads=cfg.threads,
@@ -206,7 +208,9 @@ def cmd_predict(cfg: PredictConfig) -> int:
     from emodraw.inference.classifier import Classifier
     from emodraw.inference.streaming import predict_stream
 
-    clf = Classifier.load(cfg.checkpoint, device=cfg.device, precision=cfg.precision, threads=cfg.threads)
+    clf = Classifier.load(
+        cfg.checkpoint, revision=cfg.revision, device=cfg.device, precision=cfg.precision, threads=cfg.threads
+    )
     return predict_stream(
         clf,
         texts=list(cfg.texts),
@@ -231,9 +235,8 @@ def cmd_predict(cfg: PredictConfig) -> int:
 def cmd_export(cfg: ExportConfig) -> int:
     from emodraw.export import export
 
-    report = export(
-        cfg.checkpoint, cfg.output, int8=cfg.int8, force=cfg.force, opset=cfg.opset, data=cfg.data, log=_stderr
-    )
+    options = {"int8": cfg.int8, "force": cfg.force, "opset": cfg.opset, "data": cfg.data}
+    report = export(cfg.checkpoint, cfg.output, revision=cfg.revision, **options, log=_stderr)
     print(f"exported to {cfg.output} (default model: {report['default']})")
     return 0
 
@@ -252,7 +255,7 @@ def cmd_serve(cfg: ServeConfig) -> int:
         cors_origin=cfg.cors_origin,
         access_log=cfg.access_log,
     )
-    serve(cfg.checkpoint, cfg.host, cfg.port, threads=cfg.threads, options=options, log=_stderr)
+    serve(cfg.checkpoint, cfg.host, cfg.port, threads=cfg.threads, options=options, revision=cfg.revision, log=_stderr)
     return 0
 
 
@@ -271,7 +274,9 @@ def cmd_compare(cfg: CompareConfig) -> int:
         portion=cfg.portion,
         seeds=cfg.seeds,
         runs=list(cfg.runs),
+        revision=cfg.revision,
         data_dir=cfg.data_dir,
+        experiment=cfg.experiment,
         learning_rate=cfg.learning_rate,
         batch_size=cfg.batch_size,
         log=_stderr,
@@ -296,7 +301,12 @@ def cmd_check_data(cfg: CheckDataConfig) -> int:
     from emodraw.data.splits import load_splits
 
     files = (cfg.data_dir, cfg.train_file, cfg.val_file, cfg.test_file)
-    reading = {"columns": Columns.from_config(cfg), "label_names": cfg.label_names}
+    reading = {
+        "columns": Columns.from_config(cfg),
+        "label_names": cfg.label_names,
+        "multi_label": cfg.multi_label,
+        "label_separator": cfg.label_separator,
+    }
     splits = load_splits(*files, skip_invalid=cfg.skip_invalid, **reading)
     if splits.hint:
         _stderr(splits.hint)

@@ -129,6 +129,12 @@ class CompareConfig:
     seeds: int = option(1, "train each model with seeds 1..K; report mean ± std", metavar="K")
     output_dir: str = option("compare", "folder for the runs, the table and the chart", metavar="DIR")
     data_dir: str | None = option(None, "data folder", metavar="DIR", default_text="the bundled emotion data")
+    experiment: str | None = option(
+        None,
+        "train every encoder from this preset (and read the data as it says: e.g. goemotions, multi-label)",
+        metavar="PRESET",
+        default_text="the default job's",
+    )
     revision: str | None = option(
         None, "the branch, tag or commit of every Hub id in --models", metavar="REV", default_text="main"
     )

@@ -4,6 +4,10 @@ clf = Classifier.load("runs/default_all-MiniLM-L6-v2")   # a run folder -> its b
 clf.predict("i feel wonderful today")                     # -> "joy"
 clf.predict(["a", "b"])                                   # -> ["...", "..."]
 clf.predict_proba("i feel wonderful today")               # -> {"sadness": 0.01, "joy": 0.95, ...}
+
+A multi-label model (trained with --multi-label) scores each label with a sigmoid and predicts every label
+over its threshold (chosen on validation, stored in the checkpoint): `predict` then returns a list of labels
+per text, and `details` rows carry "labels" instead of "label".
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from emodraw.errors import CheckpointError, DataError
 from emodraw.hardware import pick_device, set_threads, use_bf16
 from emodraw.inference.onnx_runtime import is_export, open_session, read_export, session_logits
 from emodraw.modeling.batching import encode, predict_logits
+from emodraw.multi_label_metrics import decide, thresholds_array
 
 
 def checked_texts(texts: Sequence[str]) -> list[str]:
@@ -63,9 +68,18 @@ class Classifier:
         self.bf16, self.max_length, self.path = bf16, max_length, path
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "auto", precision: str = "auto", threads: int = 0) -> Classifier:
-        """A checkpoint folder, a run folder (its best checkpoint), an export folder (ONNX) or a .pth file."""
-        folder = resolve_model_folder(path)
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        revision: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        threads: int = 0,
+    ) -> Classifier:
+        """A checkpoint folder, a run folder (its best checkpoint), an export folder (ONNX), a .pth file, or a
+        Hugging Face Hub id at `revision` (a branch, tag or commit; offline: found in the local cache)."""
+        folder = resolve_model_folder(path, revision)
         if is_export(folder):
             return OnnxClassifier.load(folder, threads=threads)
         set_threads(threads)
@@ -101,6 +115,19 @@ class Classifier:
         # a PyTorch model's config; an ONNX session has none, its export's config.json is read at load
         problem = getattr(getattr(self.model, "config", None), "problem_type", None) or self.problem_type
         return problem == "multi_label_classification"
+
+    @property
+    def thresholds(self) -> np.ndarray | None:
+        """A multi-label model's decision threshold per label (C,), chosen on validation when it was trained
+        (0.5 where the checkpoint records none); None for a single-label model."""
+        if not self.multi_label:
+            return None
+        return thresholds_array(self.meta.get("thresholds"), self.labels)
+
+    def decide(self, probs: np.ndarray) -> list[list[str]]:
+        """The labels of each row of multi-label probabilities (N, C) over their thresholds, highest first."""
+        chosen = decide(probs, self.thresholds)
+        return [[self.labels[i] for i in np.argsort(-row) if hit[i]] for row, hit in zip(np.asarray(probs), chosen)]
 
     def activate(self, logits: np.ndarray, function: str = "auto") -> np.ndarray:
         """Scores from logits: "softmax", "sigmoid", "none" (the logits themselves) or "auto" (sigmoid for a
@@ -148,11 +175,10 @@ class Classifier:
         return [self._row(p, bool(cut)) for p, cut in zip(self.activate(logits), truncated)]
 
     def _row(self, probs: np.ndarray, truncated: bool) -> dict[str, Any]:
-        return {
-            "label": self.labels[int(probs.argmax())],
-            "scores": {name: float(p) for name, p in zip(self.labels, probs)},
-            "truncated": truncated,
-        }
+        scores = {name: float(p) for name, p in zip(self.labels, probs)}
+        if self.multi_label:
+            return {"labels": self.decide(probs[None])[0], "scores": scores, "truncated": truncated}
+        return {"label": self.labels[int(probs.argmax())], "scores": scores, "truncated": truncated}
 
     def explain(self, texts: str | Sequence[str], *, long_text: str = "truncate", batch_size: int = 64):
         """Each word's contribution to the predicted emotion and to every emotion (emodraw.inference.explain):
@@ -180,10 +206,14 @@ class Classifier:
         scores = [row["scores"] for row in rows]
         return scores[0] if isinstance(texts, str) else scores
 
-    def predict(self, texts: str | Sequence[str]) -> str | list[str]:
+    def predict(self, texts: str | Sequence[str]) -> str | list[str] | list[list[str]]:
+        """The label of each text (a list of labels each, for a multi-label model); one for a single text."""
         single = isinstance(texts, str)
         logits = self.logits([texts] if single else list(texts))
-        labels = [self.labels[i] for i in logits.argmax(axis=-1)]
+        if self.multi_label:
+            labels = self.decide(self.activate(logits))
+        else:
+            labels = [self.labels[i] for i in logits.argmax(axis=-1)]
         return labels[0] if single else labels
 
     def data_file(self, split: str) -> Path:
@@ -193,6 +223,12 @@ class Classifier:
         from emodraw.files import file_sha256
 
         recorded = self.meta.get("data", {}).get(split)  # its structure is checked at load
+        dataset = next((r["dataset"] for r in self.meta.get("data", {}).values() if "dataset" in r), None)
+        if dataset is not None:  # --dataset: a split, not a file (emodraw.inference.evaluation reloads it)
+            has = f"its {recorded.get('split', split)} split" if recorded else f"no {split} split"
+            raise DataError(
+                dataset, None, f"{self.path} was trained on this dataset ({has}), not a file; pass --data FILE"
+            )
         bundled = find_split_file(bundled_data_dir(), split)
         if not recorded:
             if bundled is None:
@@ -224,8 +260,11 @@ class OnnxClassifier(Classifier):
     backend = "onnx"
 
     @classmethod
-    def load(cls, path: str | Path, *, variant: str | None = None, threads: int = 0, **_ignored) -> OnnxClassifier:
-        folder = Path(path)
+    def load(
+        cls, path: str | Path, *, revision: str | None = None, variant: str | None = None, threads: int = 0, **_ignored
+    ) -> OnnxClassifier:
+        """An export folder, or a Hugging Face Hub id whose files are one (at `revision`)."""
+        folder = resolve_model_folder(path, revision)
         meta, name = read_export(folder, variant)
         session = open_session(folder / name, threads, n_labels=len(meta["labels"]))
         tokenizer = load_tokenizer(folder)

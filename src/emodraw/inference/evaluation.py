@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from emodraw.data.columns import Columns
+from emodraw.data.hub_datasets import recorded_examples
 from emodraw.data.label_names import read_label_names
-from emodraw.data.splits import read_examples
+from emodraw.data.splits import LABELS_FILE, read_examples
+from emodraw.data.targets import targets
+from emodraw.hub import snapshot_of
 from emodraw.inference.classifier import Classifier
 from emodraw.metrics import compute_metrics
 
@@ -22,9 +25,12 @@ def labelled_data(
     skip_invalid: bool = False,
     columns: Columns | None = None,
     label_names: str | Sequence[str] | None = None,
+    label_separator: str | None = None,
 ):
     """(path, examples, gold label ids) to score `classifier` on: the file `data`, or else the file of
-    `split` it was trained with; the ids follow the classifier's label order.
+    `split` it was trained with (or that split of its --dataset, reloaded: "NAME[split]" for its path); the ids
+    follow the classifier's label order. For a multi-label classifier the gold labels are 0/1 rows (N, C), read
+    from fields joined by `label_separator` (by default the one it was trained with).
 
     `columns` (the default Columns() where None) and `label_names` say how to read the file, as train takes
     them. A split is read as training read it: with the columns the checkpoint recorded, unless others are
@@ -39,12 +45,35 @@ def labelled_data(
     names = read_label_names(label_names)
     if names is None and recorded.get("label_names"):
         names = list(classifier.labels)
+    record = (classifier.meta.get("data") or {}).get(split) if not data else None
+    if isinstance(record, dict) and "dataset" in record:  # trained with --dataset: the split reloaded from it
+        where, examples = recorded_examples(
+            record,
+            split,
+            str(classifier.path),
+            labels=classifier.labels,
+            columns=columns,
+            label_names=names,
+            multi_label=classifier.multi_label,
+            label_separator=label_separator or recorded.get("label_separator") or ",",
+            skip_invalid=skip_invalid,
+        )
+        return where, examples, targets(examples.labels, classifier.labels, classifier.multi_label)
     path = Path(data) if data else classifier.data_file(split)
+    if names is None and (path.parent / LABELS_FILE).is_file():  # as training reads a data folder (GoEmotions')
+        names = read_label_names(path.parent / LABELS_FILE)
+    separator = None
+    if classifier.multi_label:
+        separator = label_separator or recorded.get("label_separator") or ","
     examples = read_examples(
-        path, skip_invalid=skip_invalid, labels=classifier.labels, columns=columns, label_names=names
+        path,
+        skip_invalid=skip_invalid,
+        labels=classifier.labels,
+        columns=columns,
+        label_names=names,
+        label_separator=separator,
     )
-    index = {name: i for i, name in enumerate(classifier.labels)}
-    return path, examples, [index[y] for y in examples.labels]
+    return path, examples, targets(examples.labels, classifier.labels, classifier.multi_label)
 
 
 def evaluate(
@@ -59,19 +88,33 @@ def evaluate(
     label_column: str | int = "label",
     no_header: bool = False,
     label_names: str | Sequence[str] | None = None,
+    label_separator: str | None = None,
+    revision: str | None = None,
     **load_options,
 ) -> dict[str, Any]:
     """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on; texts over
     the maximum length truncated, or scored in windows with long_text="chunk" (emodraw.inference.long_text).
-    The file's columns and label names as `emodraw train` takes them (labelled_data)."""
-    classifier = Classifier.load(checkpoint, **load_options)
+    The file's columns and label names as `emodraw train` takes them (labelled_data). A Hugging Face Hub id
+    loads at `revision`, and the commit it loaded is recorded as "revision"."""
+    classifier = Classifier.load(checkpoint, revision=revision, **load_options)
     columns = Columns.of(text_column, label_column, no_header)
     path, examples, gold = labelled_data(
-        classifier, split, data, skip_invalid=skip_invalid, columns=columns, label_names=label_names
+        classifier,
+        split,
+        data,
+        skip_invalid=skip_invalid,
+        columns=columns,
+        label_names=label_names,
+        label_separator=label_separator,
     )
     logits, _ = classifier.scores(examples.texts, batch_size=batch_size, long_text=long_text)
-    metrics = compute_metrics(logits, gold, classifier.labels)
+    # a multi-label model's own thresholds (chosen on validation in training), never chosen on these data
+    thresholds = dict(zip(classifier.labels, classifier.thresholds.tolist())) if classifier.multi_label else None
+    metrics = compute_metrics(logits, gold, classifier.labels, thresholds=thresholds)
     metrics.update(
         {"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped, "long_text": long_text}
     )
+    snapshot = snapshot_of(classifier.path)
+    if snapshot is not None:
+        metrics.update({"checkpoint": snapshot.repo_id, "revision": snapshot.commit})
     return metrics

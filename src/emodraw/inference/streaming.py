@@ -37,22 +37,24 @@ class _Writer:
     """Writes prediction rows as plain lines, JSON lines or CSV; a file's rows also carry the input's other
     columns (`others`), after the prediction's own, an input column named like one of those as input_<name>."""
 
-    def __init__(self, out: IO[str], fmt: str, labels: list[str], explain: bool = False):
+    def __init__(self, out: IO[str], fmt: str, labels: list[str], explain: bool = False, multi_label: bool = False):
         self.out, self.fmt, self.labels, self.explain = out, fmt, labels, explain
+        self.key = "labels" if multi_label else "label"  # a multi-label row's labels: a list, maybe empty
         self.kept: list[str] | None = None  # a CSV's input columns: the first row's, as its header must be fixed
         self.left_out: set[str] = set()  # input columns of later rows that the CSV's header lacks
         if fmt == "csv":
             self.csv = csv.writer(out)
-            self.own = ["line", "text", "label", "truncated", *labels, *(["explanation"] if explain else [])]
+            self.own = ["line", "text", self.key, "truncated", *labels, *(["explanation"] if explain else [])]
 
     def write(self, line: int, text: str, row: dict, others: dict | None = None) -> None:
         if self.fmt == "plain":
-            self.out.write(f"{row['label']}\t{text}\n")
+            self.out.write(f"{self._label(row)}\t{text}\n")
             if self.explain:  # the words under the text, each with its weight for the label
                 self.out.write("\t" + " ".join(f"{w['word']}:{w['weight']:+.3f}" for w in row["explanation"]) + "\n")
         elif self.fmt == "json":
             extra = {"explanation": row["explanation"]} if self.explain else {}
-            self.out.write(json.dumps({"text": text, "label": row["label"], "scores": row["scores"], **extra}) + "\n")
+            shown = {"text": text, self.key: row[self.key], "scores": row["scores"], **extra}
+            self.out.write(json.dumps(shown) + "\n")
         elif self.fmt == "jsonl":
             own = {"line": line, "text": text, **row}
             taken = dict.fromkeys(own)
@@ -66,7 +68,11 @@ class _Writer:
             others = others or {}
             self.left_out.update(set(others) - set(self.kept))
             kept = [_cell(others.get(name)) for name in self.kept]
-            self.csv.writerow([line, text, row["label"], row["truncated"], *scores, *extra, *kept])
+            self.csv.writerow([line, text, self._label(row), row["truncated"], *scores, *extra, *kept])
+
+    def _label(self, row: dict) -> str:
+        """The label, or a multi-label row's labels joined by commas ("" for none), as a plain or CSV cell."""
+        return ",".join(row["labels"]) if self.key == "labels" else row["label"]
 
     def _header(self, others: dict | None) -> None:
         if self.fmt == "csv" and self.kept is None:
@@ -180,11 +186,11 @@ def _predict_records(clf, records, source: str, total: int | None, output, as_js
     if output:
         # disk_errors outside atomic_file: the temporary file is removed before the one-line error is raised.
         with disk_errors(output, "nothing written"), atomic_file(output) as out:
-            writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels, explain)
+            writer = _Writer(out, Path(output).suffix.lower()[1:], clf.labels, explain, clf.multi_label)
             done, skipped = _predict_into(clf, records, source, total, out, writer, True, scoring)
             writer.finish()
     else:
-        writer = _Writer(sys.stdout, "json" if as_json else "plain", clf.labels, explain)
+        writer = _Writer(sys.stdout, "json" if as_json else "plain", clf.labels, explain, clf.multi_label)
         done, skipped = _predict_into(clf, records, source, total, sys.stdout, writer, False, scoring)
     if writer.left_out:
         shown = ", ".join(repr(name) for name in sorted(writer.left_out)[:5])

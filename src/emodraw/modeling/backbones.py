@@ -52,15 +52,20 @@ def embedded_model_path() -> Path:
 
 @dataclass(frozen=True)
 class Backbone:
-    """Where a model comes from: `source` is what from_pretrained gets; `short_name` names checkpoints."""
+    """Where a model comes from: `source` is what from_pretrained gets; `short_name` names checkpoints;
+    `revision` the branch, tag or commit of a Hub id (None: its default branch)."""
 
     requested: str
     source: str
     short_name: str
     is_local: bool
+    revision: str | None = None
 
 
-def resolve_backbone(name: str) -> Backbone:
+def resolve_backbone(name: str, revision: str | None = None) -> Backbone:
+    if revision is not None and (name in EMBEDDED_ALIASES or Path(name).expanduser().exists()):
+        what = "the embedded model" if name in EMBEDDED_ALIASES else "a local folder"
+        raise BackboneError(f"--revision is for Hub ids; {name} is {what}")
     if name in EMBEDDED_ALIASES:
         return Backbone(name, str(embedded_model_path()), "all-MiniLM-L6-v2", True)
     path = Path(name).expanduser()
@@ -72,7 +77,7 @@ def resolve_backbone(name: str) -> Backbone:
         return Backbone(name, str(path.resolve()), path.resolve().name, True)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise BackboneError(f"--model {name}: no such folder")
-    return Backbone(name, name, name.rstrip("/").split("/")[-1], False)
+    return Backbone(name, name, name.rstrip("/").split("/")[-1], False, revision)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -90,16 +95,21 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _unreachable(backbone: Backbone, reason: str) -> BackboneError:
+    revision = f" --revision {backbone.revision}" if backbone.revision else ""
     return BackboneError(
         f"--model {backbone.requested}: {reason}. Without network, download it once elsewhere "
-        f"(huggingface-cli download {backbone.requested} --local-dir DIR), copy DIR here and pass --model DIR, "
+        f"(huggingface-cli download {backbone.requested}{revision} --local-dir DIR), copy DIR here and pass "
+        "--model DIR, "
         f"or use the embedded default --model {EMBEDDED_MODEL}"
     )
 
 
 def _from_pretrained(loader, backbone: Backbone, **kwargs):
-    """Call `loader.from_pretrained` on the backbone, turning Hub and file problems into one clear line."""
+    """Call `loader.from_pretrained` on the backbone (a Hub id at its revision), turning Hub and file problems into
+    one clear line."""
     local_only = backbone.is_local
+    if backbone.revision is not None:
+        kwargs["revision"] = backbone.revision
     if not backbone.is_local:
         # Use the local Hub cache when it has the files; reach for the network only when it must.
         try:

@@ -44,6 +44,8 @@ def answer(body: PredictBody, classifier, scored: list[tuple[np.ndarray, bool]],
             rows.append({"scores": listed, "explanation": explanation} if body.explain else listed)
             continue
         row = {"label": ranked[0][0], "scores": dict(ranked), "truncated": bool(scored[first][1])}
+        if classifier.multi_label:  # decided on the model's own sigmoid, whatever function_to_apply shows
+            row["labels"] = classifier.decide(classifier.activate(logits[:1]))[0]
         if body.explain:
             row["explanation"] = explanation
         rows.append(row)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emodraw.hub import snapshot_of
+
 # What emodraw.training writes into a run folder: its checkpoints live in checkpoints/ beside run.json.
 RUN_MARKERS = ("run.json", "config.yaml")
 FALLBACK = "model"
@@ -13,11 +15,15 @@ FALLBACK = "model"
 
 def model_name(classifier) -> str:
     """ "<run folder>/<checkpoint folder>" for a checkpoint inside a training run's folder (what `emodraw serve
-    RUN_DIR` loads), the folder's (or .pth file's) own name for any other checkpoint or export folder, and
-    "model" when the classifier has no path."""
+    RUN_DIR` loads), "OWNER/NAME@abc1234" (the Hub id and its commit) for a model of the Hugging Face cache,
+    the folder's (or .pth file's) own name for any other checkpoint or export folder, and "model" when the
+    classifier has no path."""
     path = getattr(classifier, "path", None)
     if path is None:
         return FALLBACK
+    snapshot = snapshot_of(path)
+    if snapshot is not None:
+        return snapshot.name
     try:
         path = Path(path).resolve()  # "." and ".." have no name of their own
     except (OSError, RuntimeError):  # a symlink loop: keep the path as given

@@ -45,9 +45,11 @@ def serve(
     *,
     threads: int = 0,
     options: ServeOptions | None = None,
+    revision: str | None = None,
     log=print,
 ) -> None:
-    """Load `checkpoint` (a checkpoint, run or export folder) and serve it until SIGTERM or Ctrl-C."""
+    """Load `checkpoint` (a checkpoint, run or export folder, or a Hugging Face Hub id at `revision`) and serve
+    it until SIGTERM or Ctrl-C."""
     import uvicorn
 
     from emodraw.inference.classifier import Classifier
@@ -56,7 +58,7 @@ def serve(
     options = options or ServeOptions()
     check_api_key(options.api_key)  # before the model loads: a bad key fails fast
     started = time.perf_counter()
-    classifier = Classifier.load(checkpoint, threads=threads)
+    classifier = Classifier.load(checkpoint, revision=revision, threads=threads)
     app = create_app(classifier, options, load_seconds=time.perf_counter() - started)
     if warning := exposure_warning(host, options.api_key):
         log(warning)

@@ -44,7 +44,10 @@ class WordWeight(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: str
+    label: str = Field(description="the highest-scoring label")
+    labels: list[str] | None = Field(
+        None, description="a multi-label model only: every label over its threshold (chosen on validation)"
+    )
     scores: dict[str, float] = Field(description="by label, highest first (the top_k best with top_k)")
     truncated: bool = Field(description="the text was cut at the model's maximum length")
     explanation: list[WordWeight] | None = Field(None, description="with parameters.explain only")
