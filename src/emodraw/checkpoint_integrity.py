@@ -224,9 +224,10 @@ def _check_data_records(data: Any, where: Path) -> None:
     if not isinstance(data, dict):
         raise CheckpointError(f"{where}: data must be an object of split records, found {_kind(data)}")
     for split, record in data.items():
-        ok = (
-            isinstance(record, dict)
-            and isinstance(record.get("path"), str)
+        ok = isinstance(record, dict) and (  # a --dataset's split (emodraw.data.hub_datasets): dataset and split
+            all(isinstance(record.get(k), str) and record[k] for k in ("dataset", "split"))
+            if "dataset" in record
+            else isinstance(record.get("path"), str)
             and record["path"]
             and isinstance(record.get("sha256"), str)
             and _SHA256.fullmatch(record["sha256"])

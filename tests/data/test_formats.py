@@ -127,6 +127,7 @@ class FakeClassifier:
     """What predict_stream needs from a Classifier: every text is joy."""
 
     labels = list(EMOTIONS)
+    multi_label = False
 
     def details(self, texts, **scoring):
         return [{"label": "joy", "scores": {n: 1 / 6 for n in self.labels}, "truncated": False} for _ in texts]

@@ -73,6 +73,7 @@ class FakeClassifier:
     """What predict_stream needs from a Classifier, recording every text it is given."""
 
     labels = list(EMOTIONS)
+    multi_label = False
 
     def __init__(self):
         self.seen: list[str] = []

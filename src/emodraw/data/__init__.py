@@ -1,9 +1,11 @@
 """Data files: the one record reader (records, over the formats of emodraw.data.formats), which columns hold
 the text and label (columns), names for integer labels (label_names), a run's splits and its training
-portion (splits), and the check of repeated sentences across splits (audit, imported as emodraw.data.audit).
+portion (splits), a `datasets` dataset as a run's splits (hub_datasets, --dataset), and the check of repeated
+sentences across splits (audit, imported as emodraw.data.audit).
 
 The bottom layer: it imports only emodraw.errors, emodraw.files, emodraw.console, numpy, pyarrow (for
-.parquet files, when installed) and the standard library, never the modeling, training or inference code.
+.parquet files, when installed), datasets (for --dataset, when a dataset is opened) and the standard library,
+never the modeling, training or inference code.
 """
 
 from emodraw.data.columns import Columns

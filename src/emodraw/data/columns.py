@@ -87,7 +87,7 @@ class Columns:
         wanted = " and ".join(f"a {getattr(self, f)!r}" for f in fields)
         shown = ", ".join(repr(name) for name in header[:8]) + (", ..." if len(header) > 8 else "") or "no columns"
         choose = " and ".join(flag(f) for f in missing)
-        where = "file must have" if kind == "Parquet" else "header must name"
+        where = {"Parquet": "file must have", "dataset": "must have"}.get(kind, "header must name")
         return f"the {kind} {where} {wanted} column (it has {shown}: choose with {choose})"
 
     def field_names(self, fields: Sequence[str]) -> tuple[list[str], str]:

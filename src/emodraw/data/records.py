@@ -44,6 +44,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "Columns",
     "Record",
+    "checked_records",
     "data_format",
     "open_data_file",
     "read_records",
@@ -118,8 +119,29 @@ def read_records(
         known=frozenset(known or ()),
     )
     where = source if source is not None else getattr(handle, "name", "input")
-    for record in READERS[fmt](handle, where, reading):
-        yield _checked(record, known if labelled else None, names, label_separator if labelled else None)
+    yield from checked_records(
+        READERS[fmt](handle, where, reading),
+        labels=known if labelled else None,
+        label_names=names if labelled else None,  # text-only, a record has no label to check
+        label_separator=label_separator if labelled else None,
+    )
+
+
+def checked_records(
+    records: Iterable[Record],
+    *,
+    labels: Iterable[str] | None = None,
+    label_names: str | Sequence[str] | None = None,
+    label_separator: str | None = None,
+) -> Iterator[Record]:
+    """Records from any source -- a format reader, a `datasets` split (emodraw.data.hub_datasets) -- checked as
+    a data file's are: texts and labels stripped, an integer label an id into `label_names`, a label outside
+    `labels` (or, without them, outside `label_names`) a problem, and with `label_separator` each label field
+    several labels (a tuple of names). A record that already has a problem passes as it is."""
+    names = read_label_names(label_names)
+    known = set(labels) if labels is not None else (set(names) if names is not None else None)
+    for record in records:
+        yield _checked(record, known, names, label_separator)
 
 
 def _checked(record: Record, known: set[str] | None, names: list[str] | None, separator: str | None) -> Record:

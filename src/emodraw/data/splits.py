@@ -15,7 +15,7 @@ import numpy as np
 
 from emodraw.data.columns import Columns
 from emodraw.data.label_names import hint, numeric_order, read_label_names
-from emodraw.data.records import FORMATS, data_format, open_data_file, read_records
+from emodraw.data.records import FORMATS, Record, data_format, open_data_file, read_records
 from emodraw.data.targets import joined_labels_hint, targets
 from emodraw.errors import DataError
 
@@ -67,7 +67,6 @@ def read_examples(
     them."""
     path = Path(path)
     fmt = data_format(path)
-    out = Examples(str(path))
     with open_data_file(path) as handle:
         records = read_records(
             handle,
@@ -78,17 +77,25 @@ def read_examples(
             label_names=label_names,
             label_separator=label_separator,
         )
-        for record in records:
-            if record.problem:
-                if not skip_invalid:
-                    raise DataError(path, record.line, record.problem)
-                out.skipped += 1
-                continue
-            out.texts.append(record.text)
-            out.labels.append(record.label)
-            out.lines.append(record.line)
+        return collect_examples(records, path, skip_invalid=skip_invalid)
+
+
+def collect_examples(records: Iterable[Record], where: str | Path, *, skip_invalid: bool = False) -> Examples:
+    """The valid examples of checked records (emodraw.data.records.checked_records) from `where` (a file, or a
+    dataset's split, "NAME[train]"): the first problem is DataError("where:line: reason"), or with
+    skip_invalid each is skipped and counted; none valid is a DataError too."""
+    out = Examples(str(where))
+    for record in records:
+        if record.problem:
+            if not skip_invalid:
+                raise DataError(where, record.line, record.problem)
+            out.skipped += 1
+            continue
+        out.texts.append(record.text)
+        out.labels.append(record.label)
+        out.lines.append(record.line)
     if not out.texts:
-        raise DataError(path, None, "no valid examples")
+        raise DataError(where, None, "no valid examples")
     return out
 
 
@@ -154,7 +161,7 @@ class Splits:
     val: Examples
     test: Examples | None
     label_names: list[str]
-    files: dict[str, Path | None]
+    files: dict[str, Path | None]  # or, from a --dataset, a DatasetSplit each (emodraw.data.hub_datasets)
     hint: str | None = None  # one line for the user: how to name integer labels (emodraw.data.label_names)
     multi_label: bool = False  # each example's label is a tuple of names (emodraw.data.targets)
 
