@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Adapted backbones (`--adapt-epochs`) are cached; never in the user's own cache during tests.
 os.environ.setdefault("EMODRAW_CACHE", tempfile.mkdtemp(prefix="emodraw-test-cache-"))
 
-from helpers.keyword_data import KEYWORD_OPTIONS, write_keyword_data  # noqa: E402
+from helpers.keyword_data import KEYWORD_OPTIONS, write_keyword_data, write_multi_label_keyword_data  # noqa: E402
 from helpers.tiny_data import TINY_OPTIONS, write_split_files  # noqa: E402
 from helpers.tiny_models import make_tiny_albert, make_tiny_bert  # noqa: E402
 
@@ -49,3 +49,23 @@ def keyword_run(tmp_path_factory, tiny_albert):
     out = tmp_path_factory.mktemp("runs") / "keyword-run"
     result = train(model=str(tiny_albert), data_dir=str(data), output_dir=str(out), progress=False, **KEYWORD_OPTIONS)
     return result.run_dir
+
+
+@pytest.fixture(scope="session")
+def multi_label_data(tmp_path_factory) -> Path:
+    """Keyword sentences with one or two emotions each, in GoEmotions' layout (helpers.keyword_data)."""
+    return write_multi_label_keyword_data(tmp_path_factory.mktemp("data") / "multi-label", n_train=900)
+
+
+@pytest.fixture(scope="session")
+def multi_label_run(tmp_path_factory, tiny_albert, multi_label_data):
+    """A tiny ALBERT trained multi-label through the CLI on multi_label_data, as its documented command does."""
+    from emodraw.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "multi-label-run"
+    options = {**KEYWORD_OPTIONS, "epochs": 40}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if not isinstance(v, bool)]
+    flags += [f"--{'' if v else 'no-'}{k.replace('_', '-')}" for k, v in options.items() if isinstance(v, bool)]
+    args = ["train", "--model", str(tiny_albert), "--data-dir", str(multi_label_data), "--multi-label"]
+    assert main([*args, "--no-header", "--output-dir", str(out), "--no-progress", *flags]) == 0
+    return out
