@@ -47,3 +47,23 @@ def test_compare_reuses_finished_runs(tiny_run, tmp_path):
         len(rows) == 1
         and rows[0]["accuracy"] == json.loads((tiny_run.run_dir / "evaluation.json").read_text())["best"]["accuracy"]
     )
+
+
+def test_compare_multi_label_data_with_tfidf_and_a_finished_run(multi_label_run, multi_label_data, tmp_path):
+    from emodraw.compare import compare
+
+    rows = compare(
+        ["tfidf-svm"],
+        tmp_path / "M",
+        runs=[str(multi_label_run)],
+        data_dir=str(multi_label_data),
+        multi_label=True,
+        no_header=True,
+        log=lambda m: None,
+    )
+    svm, run = rows
+    assert svm["multi_label"] and run["multi_label"] and set(svm["per_class_f1"]) == set(run["per_class_f1"])
+    assert svm["f1_macro"] > 0.5  # one SVM per keyword: far above chance on these sentences
+    recorded = json.loads((multi_label_run / "evaluation.json").read_text())["best"]
+    assert run["f1_macro"] == recorded["f1_macro"]
+    assert "subset accuracy" in (tmp_path / "M" / "compare.md").read_text()
