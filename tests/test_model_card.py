@@ -150,3 +150,11 @@ def test_the_card_knows_every_name_of_the_embedded_model():
     from emodraw.modeling.backbones import EMBEDDED_ALIASES
 
     assert EMBEDDED_NAMES == EMBEDDED_ALIASES
+
+
+def test_the_card_knows_every_name_of_the_large_offline_backbone():
+    from emodraw.model_card import MPNET, MPNET_NAMES, base_model
+    from emodraw.modeling.offline_packages import ALIASES, HUB_ID
+
+    assert MPNET_NAMES == ALIASES and MPNET == HUB_ID
+    assert {base_model(name) for name in ALIASES} == {HUB_ID}
