@@ -158,6 +158,7 @@ class StrictClassifier:
     """Refuses, as the tokenizer does, any text that cannot be encoded as UTF-8."""
 
     labels = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+    multi_label = False
 
     def details(self, texts, batch_size=64, **scoring):
         for text in texts:

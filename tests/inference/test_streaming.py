@@ -86,6 +86,7 @@ class StrictClassifier:
     """A stand-in that refuses what the real tokenizer refuses: a text that cannot be encoded as UTF-8."""
 
     labels = ["sadness", "joy", "love", "anger", "fear", "surprise"]
+    multi_label = False
 
     def __init__(self):
         self.seen: list[str] = []

@@ -39,10 +39,17 @@ def trained_on(teacher) -> set[str]:
     """The sentences a teacher's checkpoint records training on (each file checked against its hash): its
     training file, and its validation file too when it was trained with --train-on-val. `teacher`: anything
     with the checkpoint's `meta` (emodraw.json) and `path`, as a SavedModel."""
+    from emodraw.data.columns import Columns
     from emodraw.data.splits import read_examples
     from emodraw.files import file_sha256
 
-    splits = ["train"] + (["val"] if (teacher.meta.get("config") or {}).get("train_on_val") else [])
+    config = teacher.meta.get("config") or {}
+    splits = ["train"] + (["val"] if config.get("train_on_val") else [])
+    # read as the teacher's training read it: its columns; its labels as its own names (they are not used)
+    reading = {
+        "columns": Columns.from_config(config),
+        "label_names": list(teacher.labels) if config.get("label_names") else None,
+    }
     sentences: set[str] = set()
     for split in splits:
         recorded = (teacher.meta.get("data") or {}).get(split) or {}
@@ -51,7 +58,7 @@ def trained_on(teacher) -> set[str]:
             raise ConfigError(f"--distill-cross-fit: {teacher.path} records no {split} file that exists here")
         if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
             raise ConfigError(f"--distill-cross-fit: {path} changed since {teacher.path} was trained on it")
-        sentences |= set(read_examples(path, skip_invalid=True).texts)
+        sentences |= set(read_examples(path, skip_invalid=True, **reading).texts)
     return sentences
 
 
