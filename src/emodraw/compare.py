@@ -244,7 +244,7 @@ def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
     for r in rows:
         lines.append(f"| {r['model']} | " + " | ".join(f"{r['per_class_f1'][n] * 100:.2f}" for n in names) + " |")
     if any(r.get("multi_label") for r in rows):
-        lines += ["", MULTI_LABEL_NOTE]
+        lines += ["", MULTI_LABEL_NOTE, f"({TFIDF}: each label's SVM decides at its own boundary, score 0.)"]
     lines += [
         "",
         f"CPU inference: batch 32, length-sorted, on {cpu}; "

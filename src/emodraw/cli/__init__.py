@@ -25,7 +25,7 @@ def build_parser() -> Parser:
     parser = Parser(
         prog="emodraw",
         description="Fine-tune, evaluate and serve emotion classifiers "
-        "(sadness, joy, love, anger, fear, surprise). Every command works offline.",
+        "(sadness, joy, love, anger, fear, surprise), or your own labels. Every command but push works offline.",
     )
     parser.add_argument("--version", action="version", version=f"emodraw {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
