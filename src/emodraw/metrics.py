@@ -22,7 +22,7 @@ def compute_metrics(
     labels,
     label_names: Sequence[str],
     *,
-    thresholds: dict[str, float] | None = None,
+    thresholds: dict[str, float] | Sequence[float] | None = None,
     per_label_thresholds: bool = False,
 ) -> dict[str, Any]:
     """All metrics from logits (N, C) and gold label ids (N,); for gold 0/1 rows (N, C) -- a multi-label model

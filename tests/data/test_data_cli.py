@@ -10,6 +10,7 @@ import io
 import json
 
 import pytest
+from helpers.runs import best_checkpoint, labels_of
 
 from emodraw.cli import main
 from emodraw.data import EMOTIONS
@@ -38,15 +39,6 @@ def sentences(split: str, n: int) -> list[tuple[str, int]]:
 def write_table(path, header: list[str], rows: list[tuple], delimiter: str = ",") -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, delimiter=delimiter).writerows([header, *rows])
-
-
-def best_checkpoint(run):
-    return next((run / "checkpoints").glob("*_best_checkpoint"))
-
-
-def labels_of(checkpoint) -> list[str]:
-    id2label = json.loads((checkpoint / "config.json").read_text())["id2label"]
-    return [id2label[str(i)] for i in range(len(id2label))]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import random
 
 import pytest
 from helpers.keyword_data import keyword_sentence, multi_label_sentence
+from helpers.runs import best_checkpoint, labels_of
 
 from emodraw.cli import main
 from emodraw.data import EMOTIONS
@@ -66,15 +67,6 @@ def dataset_dict(sizes: dict[str, int], seed: int = 0):
             for i, (split, n) in enumerate(sizes.items())
         }
     )
-
-
-def best_checkpoint(run):
-    return next((run / "checkpoints").glob("*_best_checkpoint"))
-
-
-def labels_of(checkpoint) -> list[str]:
-    id2label = json.loads((checkpoint / "config.json").read_text())["id2label"]
-    return [id2label[str(i)] for i in range(len(id2label))]
 
 
 @pytest.fixture(scope="module")

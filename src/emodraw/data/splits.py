@@ -48,6 +48,12 @@ class Examples:
         )
 
 
+def folder_label_names(folder: str | Path) -> str | None:
+    """A data folder's labels.txt (the names of its integer labels), as --label-names takes it; else None."""
+    path = Path(folder) / LABELS_FILE
+    return str(path) if path.is_file() else None
+
+
 def bundled_data_dir() -> Path:
     """The emotion dataset shipped inside the package."""
     return Path(str(resources.files("emodraw") / "resources" / "data" / "emotion"))
@@ -202,8 +208,8 @@ def load_splits(
     their positions; without them, a data folder's labels.txt does (GoEmotions' layout), else the training
     labels (label_names_for). `multi_label`: each label field holds labels joined by `label_separator`."""
     files = resolve_data_files(data_dir, train_file, val_file, test_file)
-    if label_names is None and data_dir and (Path(data_dir) / LABELS_FILE).is_file():
-        label_names = str(Path(data_dir) / LABELS_FILE)
+    if label_names is None and data_dir:
+        label_names = folder_label_names(data_dir)
     named = read_label_names(label_names)
     reading = {
         "skip_invalid": skip_invalid,

@@ -10,7 +10,7 @@ from typing import Any
 from emodraw.data.columns import Columns
 from emodraw.data.hub_datasets import recorded_examples
 from emodraw.data.label_names import read_label_names
-from emodraw.data.splits import LABELS_FILE, read_examples
+from emodraw.data.splits import folder_label_names, read_examples
 from emodraw.data.targets import targets
 from emodraw.hub import snapshot_of
 from emodraw.inference.classifier import Classifier
@@ -60,8 +60,8 @@ def labelled_data(
         )
         return where, examples, targets(examples.labels, classifier.labels, classifier.multi_label)
     path = Path(data) if data else classifier.data_file(split)
-    if names is None and (path.parent / LABELS_FILE).is_file():  # as training reads a data folder (GoEmotions')
-        names = read_label_names(path.parent / LABELS_FILE)
+    if names is None:  # as training reads a data folder (GoEmotions')
+        names = read_label_names(folder_label_names(path.parent))
     separator = None
     if classifier.multi_label:
         separator = label_separator or recorded.get("label_separator") or ","
@@ -109,8 +109,7 @@ def evaluate(
     )
     logits, _ = classifier.scores(examples.texts, batch_size=batch_size, long_text=long_text)
     # a multi-label model's own thresholds (chosen on validation in training), never chosen on these data
-    thresholds = dict(zip(classifier.labels, classifier.thresholds.tolist())) if classifier.multi_label else None
-    metrics = compute_metrics(logits, gold, classifier.labels, thresholds=thresholds)
+    metrics = compute_metrics(logits, gold, classifier.labels, thresholds=classifier.thresholds)
     metrics.update(
         {"checkpoint": str(checkpoint), "data": str(path), "skipped": examples.skipped, "long_text": long_text}
     )
