@@ -160,10 +160,13 @@ def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_t
     """Under DDP each process scores a share of the training sentences; after the gather, every process
     must hold each sentence's targets in the sentence's own row (what one process computes alone)."""
     import os
+    import shutil
     import subprocess
     import sys
     import textwrap
 
+    # a teacher of its own: one with cached scores would have nothing left to split
+    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher")
     script = tmp_path / "targets.py"
     script.write_text(
         textwrap.dedent(f"""
@@ -173,7 +176,7 @@ def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_t
         from emodraw.training.trainer import trainer_class
 
         cfg = TrainConfig(model={str(tiny_albert)!r}, data_dir={str(small_data)!r},
-                          distill_from={str(tiny_run.run_dir)!r}, precision="fp32", plots=False,
+                          distill_from={str(teacher)!r}, precision="fp32", plots=False,
                           output_dir={str(tmp_path / "run")!r})
         shares = []
         trainer = trainer_class(cfg)(cfg, progress=False, log=lambda m: shares.append(m))

@@ -55,7 +55,8 @@ class TrainConfig:
     experiment: str = option(
         "default",
         "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct, "
-        "goemotions (28 labels, multi-label: give --data-dir)",
+        "offline-distilled (the small model taught by the large one's shipped soft labels), large-full and "
+        "large-10pct (all-mpnet-base-v2: install its parts), goemotions (28 labels, multi-label: give --data-dir)",
     )
     # data
     data_dir: str | None = option(
@@ -115,8 +116,10 @@ class TrainConfig:
     )
     distill_from: str | None = option(
         None,
-        "knowledge distillation: comma-separated run or checkpoint folders (the teachers); the model also "
-        "learns their mean predicted distribution on the training sentences",
+        "knowledge distillation: comma-separated teachers -- run or checkpoint folders (their scores cached "
+        "in the run's soft_labels/), soft-label files, or `bundled` (all-mpnet-base-v2's, shipped for the "
+        "bundled training data); the model also learns their mean predicted distribution on the training "
+        "sentences",
         metavar="DIRS",
     )
     distill_alpha: float = option(
@@ -246,7 +249,7 @@ class TrainConfig:
         if self.distill_from is not None and not (
             isinstance(self.distill_from, str) and self.distill_from.strip(" ,")
         ):
-            reject("distill_from", self.distill_from, "must name at least one run or checkpoint folder")
+            reject("distill_from", self.distill_from, "must name at least one teacher")
         check_whole(self, "early_stopping_patience", 0)
         check_whole(self, "adapt_epochs", 0, "must be 0 (off) or more")
         if self.adapt_epochs and self.random_init:
