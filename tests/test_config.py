@@ -50,6 +50,20 @@ def test_unknown_preset():
     assert {"1", "2", "3", "default"} <= set(available_presets())
 
 
+def test_every_preset_is_a_valid_configuration_and_names_itself():
+    for name in available_presets():
+        cfg = resolve_config(None, experiment=name)
+        assert cfg.experiment == name, name
+    large = resolve_config(None, experiment="large-full")
+    assert large.model == "sentence-transformers/all-mpnet-base-v2" and large.epochs == 3
+    distilled = resolve_config(None, experiment="offline-distilled")
+    offline_full = resolve_config(None, experiment="offline-full")
+    assert distilled.distill_from == "bundled" and distilled.model == offline_full.model
+    # the distilled preset is offline-full plus the teacher's term, nothing else
+    differs = {k for k in vars(distilled) if getattr(distilled, k) != getattr(offline_full, k)}
+    assert differs == {"experiment", "distill_from"}, differs
+
+
 @pytest.mark.parametrize(
     "field, value",
     [
