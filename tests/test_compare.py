@@ -49,6 +49,27 @@ def test_compare_reuses_finished_runs(tiny_run, tmp_path):
     )
 
 
+def test_compare_reports_the_int8_export_and_the_published_albert_row(tiny_run, tmp_path):
+    from emodraw.compare import compare
+    from emodraw.export import INT8_FILE
+
+    out = tmp_path / "D"
+    rows = compare([], out, runs=[str(tiny_run.run_dir)], int8=True, published=True, log=lambda m: None)
+    measured, published = rows
+    export = out / "exports" / tiny_run.run_dir.name / INT8_FILE
+    assert measured["int8_bytes"] == export.stat().st_size and measured["int8_sentences_per_s"] > 0
+    assert published["published"] and (published["accuracy"], published["f1_macro"]) == (0.9325, 0.8927)
+    table = (out / "compare.md").read_text().splitlines()
+    header, row, albert = table[0], table[2], table[3]
+    assert "int8 size" in header and "int8 sentences/s" in header
+    assert header.count("|") == row.count("|") == albert.count("|")  # every row has every column
+    assert "| 93.25 | 89.27 |" in albert
+    # a second comparison reuses the finished export instead of exporting again
+    stamp = export.stat().st_mtime_ns
+    compare([], out, runs=[str(tiny_run.run_dir)], int8=True, log=lambda m: None)
+    assert export.stat().st_mtime_ns == stamp
+
+
 def test_compare_multi_label_data_with_tfidf_and_a_finished_run(multi_label_run, multi_label_data, tmp_path):
     from emodraw.compare import compare
 

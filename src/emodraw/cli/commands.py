@@ -279,6 +279,8 @@ def cmd_compare(cfg: CompareConfig) -> int:
         experiment=cfg.experiment,
         learning_rate=cfg.learning_rate,
         batch_size=cfg.batch_size,
+        int8=cfg.int8,
+        published=cfg.published,
         log=_stderr,
     )
     out = Path(cfg.output_dir)

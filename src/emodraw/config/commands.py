@@ -140,6 +140,10 @@ class CompareConfig:
     )
     learning_rate: float | None = option(None, "peak learning rate of every encoder", default_text="the default job's")
     batch_size: int | None = option(None, "batch size of every encoder", default_text="the default job's")
+    int8: bool = option(
+        False, "also export each encoder's first run to ONNX int8 (once, into DIR/exports): its size and CPU speed"
+    )
+    published: bool = option(False, "add a row with the published albert-base-v2's figures (experiment 3)")
 
     def __post_init__(self):
         self.runs = tuple(self.runs)
