@@ -111,3 +111,28 @@ def test_a_student_trains_from_a_soft_label_file_and_cross_fit_needs_checkpoints
 
 
 CPU_LOAD = dict(device=torch.device("cpu"), precision="fp32")
+
+
+def test_the_shipped_soft_labels_cover_the_bundled_training_data_and_name_their_teacher():
+    import json
+
+    from emodraw.data.splits import bundled_data_dir
+    from emodraw.files import file_sha256
+    from emodraw.training.soft_labels import bundled_path
+
+    train_file = bundled_data_dir() / "train.txt"
+    examples = read_examples(train_file)
+    shipped = SoftLabels.read(bundled_path())
+    assert sorted(shipped.labels) == sorted(set(examples.labels))
+    assert not shipped.missing(examples.texts).any()  # every bundled training sentence has its row
+    assert file_sha256(train_file) in shipped.meta["data"]  # made for this very file
+    assert shipped.meta["teacher"] == "sentence-transformers/all-mpnet-base-v2"
+    assert len(shipped.meta["teacher_sha256"]) == 64 and json.loads(shipped.meta["recipe"])["epochs"] >= 1
+    # the teacher knows the data: its argmax is the label for most sentences, not for all (it is soft)
+    rows = shipped.lookup(examples.texts, shipped.labels, source="bundled")
+    agree = np.mean([shipped.labels[i] == label for i, label in zip(rows.argmax(-1), examples.labels)])
+    assert 0.9 < agree < 1.0
+    targets = teacher_targets("bundled", examples.texts[:50], shipped.labels, temperature=2.0, **CPU)
+    assert torch.allclose(targets.sum(-1), torch.ones(50), atol=1e-5)
+    with pytest.raises(ConfigError, match="0 of the 1 training sentences: it was made for other data"):
+        teacher_targets("bundled", ["a sentence of someone else's data"], shipped.labels, temperature=2.0, **CPU)
