@@ -64,6 +64,21 @@ def test_every_preset_is_a_valid_configuration_and_names_itself():
     assert differs == {"experiment", "distill_from"}, differs
 
 
+def test_the_shipped_soft_labels_of_a_preset_apply_to_the_bundled_data_only(tmp_path):
+    assert resolve_config(None).distill_from == "bundled"  # the default job, on the bundled data
+    assert resolve_config(None, portion=0.1, seed=3).distill_from == "bundled"
+    for own in ({"data_dir": str(tmp_path)}, {"train_file": "t.csv"}, {"dataset": "d"}, {"multi_label": True}):
+        assert resolve_config(None, **own).distill_from is None, own
+        if "multi_label" not in own:  # offline-distilled's class weights are single-label anyway
+            assert resolve_config(None, experiment="offline-distilled", **own).distill_from is None, own
+    # asked for by name, it stays (and is checked against the data when training starts)
+    assert resolve_config(None, data_dir=str(tmp_path), distill_from="bundled").distill_from == "bundled"
+    assert resolve_config(None, distill_from=None).distill_from is None
+    path = tmp_path / "c.yaml"
+    path.write_text("data_dir: mine\n")
+    assert resolve_config(path).distill_from is None
+
+
 @pytest.mark.parametrize(
     "field, value",
     [

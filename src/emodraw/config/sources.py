@@ -14,6 +14,8 @@ from emodraw.config.options import field_kind, suggest
 from emodraw.config.train import OPTION_NAMES, TrainConfig
 from emodraw.errors import ConfigError
 
+BUNDLED = "bundled"  # distill_from's name for the shipped soft labels (emodraw.training.soft_labels.BUNDLED)
+
 
 def check_keys(values: dict, source: str) -> None:
     for key in values:
@@ -80,6 +82,17 @@ def resolve_config(config_file: str | Path | None = None, **overrides: Any) -> T
     check_keys(overrides, "option")
     from_file = load_yaml(config_file) if config_file else {}
     experiment = overrides.get("experiment", from_file.get("experiment", "default"))
-    values = {**load_preset(str(experiment)), **from_file, **overrides}
+    preset = load_preset(str(experiment))
+    values = {**preset, **from_file, **overrides}
     values["experiment"] = str(experiment)
+    chosen = {**from_file, **overrides}
+    if preset.get("distill_from") == BUNDLED and "distill_from" not in chosen and _own_data(chosen):
+        # a preset's shipped soft labels are the bundled training sentences'; other data trains without them
+        values["distill_from"] = None
     return TrainConfig(**_coerce(values))
+
+
+def _own_data(chosen: dict[str, Any]) -> bool:
+    """Options that train on something other than the bundled single-label data."""
+    sources = ("data_dir", "train_file", "val_file", "dataset")
+    return any(chosen.get(name) for name in sources) or bool(chosen.get("multi_label"))
