@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--latency-n", type=int, default=200, help="sentences timed one at a time")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--limit", type=int, help="time only the first N test sentences (a large model on a small CPU)")
     args = p.parse_args(argv)
 
     import torch
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     checkpoint = resolve_model_folder(args.checkpoint)
     torch_clf = Classifier.load(checkpoint, threads=args.threads)
     test = read_examples(torch_clf.data_file("test"), labels=torch_clf.labels)
-    texts, gold = test.texts, test.labels
+    texts, gold = test.texts[: args.limit], test.labels[: args.limit]
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.export) if args.export else Path(tmp) / "export"
