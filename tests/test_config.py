@@ -74,6 +74,7 @@ def test_the_shipped_soft_labels_of_a_preset_apply_to_the_bundled_data_only(tmp_
     # asked for by name, it stays (and is checked against the data when training starts)
     assert resolve_config(None, data_dir=str(tmp_path), distill_from="bundled").distill_from == "bundled"
     assert resolve_config(None, distill_from=None).distill_from is None
+    assert resolve_config(None, distill_from="none").distill_from is None  # the flag's way to say it
     path = tmp_path / "c.yaml"
     path.write_text("data_dir: mine\n")
     assert resolve_config(path).distill_from is None

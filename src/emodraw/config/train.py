@@ -121,6 +121,7 @@ class TrainConfig:
         "bundled training data); the model also learns their mean predicted distribution on the training "
         "sentences",
         metavar="DIRS",
+        default_text="bundled in the default job and offline-distilled, on the bundled data (`none`: off); else none",
     )
     distill_alpha: float = option(
         0.5, "distillation: weight of the teachers' term; the labels' cross-entropy gets 1 - alpha"
@@ -246,6 +247,8 @@ class TrainConfig:
             and self.distill_temperature > 0
         ):
             reject("distill_temperature", self.distill_temperature, "must be a positive number")
+        if isinstance(self.distill_from, str) and self.distill_from.strip().lower() == "none":
+            self.distill_from = None  # `--distill-from none`: the default job without the shipped soft labels
         if self.distill_from is not None and not (
             isinstance(self.distill_from, str) and self.distill_from.strip(" ,")
         ):
