@@ -40,6 +40,18 @@ def tiny_run(tmp_path_factory, tiny_albert, small_data):
     return train(model=str(tiny_albert), data_dir=str(small_data), output_dir=str(out), progress=False, **TINY_OPTIONS)
 
 
+@pytest.fixture(scope="module")
+def teacher_run(tiny_run, tmp_path_factory):
+    """The shared tiny run, copied once per module: as a teacher it gets a soft_labels/ cache, which must not
+    reach the shared run (its folder layout is tested) nor carry over between modules."""
+    import shutil
+    from types import SimpleNamespace
+
+    copy = tmp_path_factory.mktemp("teacher") / tiny_run.run_dir.name
+    shutil.copytree(tiny_run.run_dir, copy, ignore=shutil.ignore_patterns("soft_labels"))
+    return SimpleNamespace(run_dir=copy)
+
+
 @pytest.fixture(scope="session")
 def keyword_run(tmp_path_factory, tiny_albert):
     """A tiny ALBERT run that has learned emotion keywords (helpers.keyword_data), maximum length 32 tokens."""

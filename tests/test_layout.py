@@ -26,11 +26,12 @@ LAYERS = [
     {"export", "average", "serve", "compare", "publish"},
     {"cli", "__main__", "__init__", "pooling"},
 ]
-# compare trains, then scores; `python -m emodraw` is the CLI
+# compare trains, then scores, and with --int8 exports (export never imports compare); `python -m emodraw` is the CLI
 CROSS_LAYER_ALLOWED = {
     ("metrics", "multi_label_metrics"),
     ("compare", "training"),
     ("compare", "inference"),
+    ("compare", "export"),
     ("__main__", "cli"),
 }
 

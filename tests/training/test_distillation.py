@@ -8,6 +8,12 @@ from emodraw.errors import ConfigError
 from emodraw.training.distillation import distillation_loss, teacher_targets
 
 
+@pytest.fixture(scope="module")
+def tiny_run(teacher_run):
+    """Teachers here are a copy of the shared run (conftest.teacher_run): their caches stay out of it."""
+    return teacher_run
+
+
 def test_distillation_loss_is_zero_when_the_student_matches_and_grows_with_the_gap():
     targets = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     temperature = 2.0
@@ -166,7 +172,7 @@ def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_t
     import textwrap
 
     # a teacher of its own: one with cached scores would have nothing left to split
-    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher")
+    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher", ignore=shutil.ignore_patterns("soft_labels"))
     script = tmp_path / "targets.py"
     script.write_text(
         textwrap.dedent(f"""

@@ -15,6 +15,12 @@ from emodraw.training.soft_labels import SoftLabels
 CPU = dict(device=torch.device("cpu"), precision="fp32", batch_size=16, log=lambda _m: None)
 
 
+@pytest.fixture(scope="module")
+def tiny_run(teacher_run):
+    """Teachers here are a copy of the shared run (conftest.teacher_run): their caches stay out of it."""
+    return teacher_run
+
+
 def _stored(tmp_path):
     texts = ["i feel fine", "i am furious", "what a surprise", "i feel fine"]  # a repeated text keeps one row
     logits = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.5], [-1.0, 0.0, 4.0], [9.0, 9.0, 9.0]], np.float32)
@@ -53,7 +59,7 @@ def test_a_file_that_is_not_soft_labels_is_refused_in_one_line(tmp_path):
 
 
 def test_a_teachers_scores_are_cached_beside_its_run_and_reused(tmp_path, tiny_run, small_data, monkeypatch):
-    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher")
+    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher", ignore=shutil.ignore_patterns("soft_labels"))
     texts = read_examples(small_data / "train.txt").texts[:60]
     labels = SavedModel.load(teacher, device=torch.device("cpu"), precision="fp32").labels
     first = teacher_targets(str(teacher), texts[:40], labels, temperature=2.0, **CPU)
@@ -74,7 +80,7 @@ def test_a_teachers_scores_are_cached_beside_its_run_and_reused(tmp_path, tiny_r
 
 
 def test_a_cache_made_by_other_weights_is_scored_again(tmp_path, tiny_run, small_data, monkeypatch):
-    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher")
+    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher", ignore=shutil.ignore_patterns("soft_labels"))
     texts = read_examples(small_data / "train.txt").texts[:30]
     loaded = SavedModel.load(teacher, **CPU_LOAD)
     path = cache_path(loaded)
