@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Adapted backbones (`--adapt-epochs`) are cached; never in the user's own cache during tests.
 os.environ.setdefault("EMODRAW_CACHE", tempfile.mkdtemp(prefix="emodraw-test-cache-"))
 
-from helpers.keyword_data import KEYWORD_OPTIONS, write_keyword_data, write_multi_label_keyword_data  # noqa: E402
+from helpers.keyword_data import KEYWORD_OPTIONS, LONG_TEXT_OPTIONS, write_keyword_data, write_multi_label_keyword_data  # noqa: E402
 from helpers.tiny_data import TINY_OPTIONS, write_split_files  # noqa: E402
 from helpers.tiny_models import make_tiny_albert, make_tiny_bert  # noqa: E402
 
@@ -61,6 +61,19 @@ def keyword_run(tmp_path_factory, tiny_albert):
     out = tmp_path_factory.mktemp("runs") / "keyword-run"
     result = train(model=str(tiny_albert), data_dir=str(data), output_dir=str(out), progress=False, **KEYWORD_OPTIONS)
     return result.run_dir
+
+
+@pytest.fixture(scope="session")
+def long_text_run(tmp_path_factory, tiny_albert):
+    """A tiny ALBERT run for the long-text tests: keywords in sentences as long as its 46-token windows, and
+    filler alone as sadness (helpers.keyword_data, long=True)."""
+    from emodraw import train
+
+    data = write_keyword_data(tmp_path_factory.mktemp("data") / "long-keywords", long=True)
+    out = tmp_path_factory.mktemp("runs") / "long-text-run"
+    return train(
+        model=str(tiny_albert), data_dir=str(data), output_dir=str(out), progress=False, **LONG_TEXT_OPTIONS
+    ).run_dir
 
 
 @pytest.fixture(scope="session")

@@ -213,12 +213,12 @@ def test_combine_refuses_a_text_without_windows_and_unknown_methods():
 
 
 def late_keyword_text() -> str:
-    """~60 neutral words, then the only emotion word: well past the first window of 32 tokens."""
-    return filler(60, seed=3) + " and i am terrified"
+    """~60 neutral words, then the only emotion words: past the first window (46 tokens at max length 48)."""
+    return filler(60, seed=3) + " and i am terrified , scared and afraid"
 
 
-def test_chunk_finds_an_emotion_after_the_first_window_and_truncate_misses_it(keyword_run):
-    clf = Classifier.load(keyword_run, device="cpu", precision="fp32")
+def test_chunk_finds_an_emotion_after_the_first_window_and_truncate_misses_it(long_text_run):
+    clf = Classifier.load(long_text_run, device="cpu", precision="fp32")
     text = late_keyword_text()
     assert "terrified" not in clf.tokenizer.decode(clf.encode([text]).ids[0])  # cut away by truncation
     cut = clf.details([text], long_text="truncate")[0]
@@ -228,23 +228,23 @@ def test_chunk_finds_an_emotion_after_the_first_window_and_truncate_misses_it(ke
     assert clf.details(["i am terrified"], long_text="truncate")[0]["label"] == "fear"
 
 
-def test_a_short_text_scores_the_same_with_chunk_and_truncate(keyword_run):
-    clf = Classifier.load(keyword_run, device="cpu", precision="fp32")
+def test_a_short_text_scores_the_same_with_chunk_and_truncate(long_text_run):
+    clf = Classifier.load(long_text_run, device="cpu", precision="fp32")
     texts = ["i am terrified", "we were so happy with the train", filler(12, seed=4)]
     np.testing.assert_allclose(
         clf.probabilities(texts, long_text="chunk"), clf.probabilities(texts, long_text="truncate"), atol=1e-6
     )
 
 
-def test_the_onnx_export_gives_the_same_chunk_answer(keyword_run, tmp_path):
+def test_the_onnx_export_gives_the_same_chunk_answer(long_text_run, tmp_path):
     from emodraw.export import export
 
-    export(keyword_run, tmp_path / "onnx", log=lambda m: None)
+    export(long_text_run, tmp_path / "onnx", log=lambda m: None)
     onnx = Classifier.load(tmp_path / "onnx")
-    torch_clf = Classifier.load(keyword_run, device="cpu", precision="fp32")
+    torch_clf = Classifier.load(long_text_run, device="cpu", precision="fp32")
     assert onnx.backend == "onnx"
-    texts = [late_keyword_text(), filler(90, seed=5) + " i was so happy " + filler(40, seed=6)]
+    texts = [late_keyword_text(), filler(90, seed=5) + " i was so happy and delighted " + filler(40, seed=6)]
     onnx_rows, torch_rows = onnx.details(texts, long_text="chunk"), torch_clf.details(texts, long_text="chunk")
-    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows] == ["fear", "joy"]
+    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows] and torch_rows[0]["label"] == "fear"
     for a, b in zip(onnx_rows, torch_rows):
         assert max(abs(a["scores"][k] - b["scores"][k]) for k in a["scores"]) < 1e-4

@@ -331,19 +331,19 @@ def test_explain_through_the_command_in_every_output_format(keyword_run, tmp_pat
     assert [w["word"] for w in json.loads(line["explanation"])] == text.split()
 
 
-def test_long_text_chunk_through_predict_and_evaluate(keyword_run, tmp_path):
+def test_long_text_chunk_through_predict_and_evaluate(long_text_run, tmp_path):
     from helpers.keyword_data import FILLER
 
-    text = " ".join(FILLER * 2) + " and i am terrified"  # the keyword far past the 32-token window
-    truncated = json.loads(run_predict(keyword_run, "--json", text).stdout)
-    chunked = json.loads(run_predict(keyword_run, "--json", "--long-text", "chunk", text).stdout)
+    text = " ".join(FILLER * 2) + " and i am terrified , scared and afraid"  # past the first window
+    truncated = json.loads(run_predict(long_text_run, "--json", text).stdout)
+    chunked = json.loads(run_predict(long_text_run, "--json", "--long-text", "chunk", text).stdout)
     assert chunked["label"] == "fear" and truncated["label"] != "fear"
     data = tmp_path / "long.txt"
-    data.write_text(f"{text};fear\n{' '.join(FILLER)} i am so happy;joy\n")
+    data.write_text(f"{text};fear\ni am so happy and delighted;joy\n")  # a long text and a short one
     scores = {}
     for mode in ("truncate", "chunk"):
         result = subprocess.run(
-            [sys.executable, "-m", "emodraw.cli", "evaluate", str(keyword_run), "--data", str(data), "--json"]
+            [sys.executable, "-m", "emodraw.cli", "evaluate", str(long_text_run), "--data", str(data), "--json"]
             + ["--long-text", mode],
             capture_output=True,
             text=True,
