@@ -44,12 +44,11 @@ def tiny_run(tmp_path_factory, tiny_albert, small_data):
 def teacher_run(tiny_run, tmp_path_factory):
     """The shared tiny run, copied once per module: as a teacher it gets a soft_labels/ cache, which must not
     reach the shared run (its folder layout is tested) nor carry over between modules."""
-    import shutil
     from types import SimpleNamespace
 
-    copy = tmp_path_factory.mktemp("teacher") / tiny_run.run_dir.name
-    shutil.copytree(tiny_run.run_dir, copy, ignore=shutil.ignore_patterns("soft_labels"))
-    return SimpleNamespace(run_dir=copy)
+    from helpers.runs import teacher_copy
+
+    return SimpleNamespace(run_dir=teacher_copy(tiny_run.run_dir, tmp_path_factory.mktemp("teacher") / "tiny-run"))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 
@@ -14,3 +15,9 @@ def labels_of(checkpoint: Path) -> list[str]:
     """The label names in the model's output order, as its config.json gives them."""
     id2label = json.loads((Path(checkpoint) / "config.json").read_text())["id2label"]
     return [id2label[str(i)] for i in range(len(id2label))]
+
+
+def teacher_copy(run: Path, dest: Path) -> Path:
+    """A copy of a finished run to use as a distillation teacher, without its soft_labels/ cache: a teacher
+    writes its scores there, and a test of that cache needs a teacher that has scored nothing yet."""
+    return Path(shutil.copytree(run, dest, ignore=shutil.ignore_patterns("soft_labels")))

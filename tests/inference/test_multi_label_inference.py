@@ -93,11 +93,11 @@ def test_onnx_export_keeps_the_labels_and_thresholds(multi_label_run, classifier
     assert fp32["metric"] == int8["metric"] == "macro F1" and fp32["agreement"] == 1.0
     assert report["parity_passed"] == (int8["score_torch"] - int8["score_onnx"] <= MAX_INT8_DROP)
     texts = [t for t, _ in sentences(multi_label_data, 2)[:12]]
-    for variant in (FP32_FILE, INT8_FILE):
-        onnx = OnnxClassifier.load(tmp_path / "onnx", variant=variant)
+    loaded = {variant: OnnxClassifier.load(tmp_path / "onnx", variant=variant) for variant in (FP32_FILE, INT8_FILE)}
+    for onnx in loaded.values():
         assert onnx.backend == "onnx" and onnx.multi_label
         assert onnx.thresholds.tolist() == classifier.thresholds.tolist()
-    assert OnnxClassifier.load(tmp_path / "onnx", variant=FP32_FILE).predict(texts) == classifier.predict(texts)
+    assert loaded[FP32_FILE].predict(texts) == classifier.predict(texts)
 
 
 def test_the_server_answers_every_detected_label(classifier, multi_label_data):

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from helpers.runs import teacher_copy
 from helpers.tiny_data import TINY_OPTIONS
 
 from emodraw import Classifier, train
@@ -166,13 +167,12 @@ def test_two_processes_split_the_teachers_work_and_every_sentence_gets_its_own_t
     """Under DDP each process scores a share of the training sentences; after the gather, every process
     must hold each sentence's targets in the sentence's own row (what one process computes alone)."""
     import os
-    import shutil
     import subprocess
     import sys
     import textwrap
 
     # a teacher of its own: one with cached scores would have nothing left to split
-    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher", ignore=shutil.ignore_patterns("soft_labels"))
+    teacher = teacher_copy(tiny_run.run_dir, tmp_path / "teacher")
     script = tmp_path / "targets.py"
     script.write_text(
         textwrap.dedent(f"""

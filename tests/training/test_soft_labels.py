@@ -1,8 +1,7 @@
-import shutil
-
 import numpy as np
 import pytest
 import torch
+from helpers.runs import teacher_copy
 from helpers.tiny_data import TINY_OPTIONS
 
 from emodraw import train
@@ -59,7 +58,7 @@ def test_a_file_that_is_not_soft_labels_is_refused_in_one_line(tmp_path):
 
 
 def test_a_teachers_scores_are_cached_beside_its_run_and_reused(tmp_path, tiny_run, small_data, monkeypatch):
-    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher", ignore=shutil.ignore_patterns("soft_labels"))
+    teacher = teacher_copy(tiny_run.run_dir, tmp_path / "teacher")
     texts = read_examples(small_data / "train.txt").texts[:60]
     labels = SavedModel.load(teacher, device=torch.device("cpu"), precision="fp32").labels
     first = teacher_targets(str(teacher), texts[:40], labels, temperature=2.0, **CPU)
@@ -80,7 +79,7 @@ def test_a_teachers_scores_are_cached_beside_its_run_and_reused(tmp_path, tiny_r
 
 
 def test_a_cache_made_by_other_weights_is_scored_again(tmp_path, tiny_run, small_data, monkeypatch):
-    teacher = shutil.copytree(tiny_run.run_dir, tmp_path / "teacher", ignore=shutil.ignore_patterns("soft_labels"))
+    teacher = teacher_copy(tiny_run.run_dir, tmp_path / "teacher")
     texts = read_examples(small_data / "train.txt").texts[:30]
     loaded = SavedModel.load(teacher, **CPU_LOAD)
     path = cache_path(loaded)
