@@ -66,6 +66,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--latency-n", type=int, default=200, help="sentences timed one at a time")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="keep an export that fails the parity gate (a barely trained model timed for size and speed only)",
+    )
     p.add_argument("--limit", type=int, help="time only the first N test sentences (a large model on a small CPU)")
     args = p.parse_args(argv)
 
@@ -87,7 +92,7 @@ def main(argv=None) -> int:
         folder = Path(args.export) if args.export else Path(tmp) / "export"
         if not args.export:
             print("exporting (not timed) ...", file=sys.stderr)
-            export(checkpoint, folder, int8=True, log=lambda m: print(m, file=sys.stderr))
+            export(checkpoint, folder, int8=True, force=args.force, log=lambda m: print(m, file=sys.stderr))
         rows = {"HF pipeline, PyTorch fp32": pipeline_row(checkpoint, texts, gold, args)}
 
         def clf_row(clf, bytes_on_disk):
