@@ -102,6 +102,11 @@ class TrainConfig:
     warmup_ratio: float = option(0.06, "fraction of steps of linear warm-up before linear decay")
     max_grad_norm: float = option(1.0, "gradient clipping norm (0 = off)")
     label_smoothing: float = option(0.0, "label smoothing of the training loss")
+    prior_bias: bool = option(
+        False,
+        "with --multi-label: start each label's output bias at the log-odds of its frequency in training, "
+        "not at 0 (probability 0.5), so the first steps are not spent learning that most labels are absent",
+    )
     freeze_embeddings: bool = option(True, "keep the word-embedding matrix frozen (about 1.7x faster on CPU)")
     class_weights: str = option(
         "none", "weight the loss by class frequency: none, balanced (1/n) or sqrt (1/sqrt n)", choices=CLASS_WEIGHTS
@@ -285,8 +290,9 @@ class TrainConfig:
 
     def _check_labels(self) -> None:
         """The options multi-label training does not combine with, and where the data comes from."""
-        if self.per_label_thresholds and not self.multi_label:
-            reject("per_label_thresholds", True, "goes with --multi-label", self)
+        for name in ("per_label_thresholds", "prior_bias"):
+            if getattr(self, name) and not self.multi_label:
+                reject(name, True, "goes with --multi-label", self)
         if self.multi_label:
             single_only = {
                 "class_weights": self.class_weights != "none",

@@ -5,13 +5,12 @@ One code path for 1..N processes: Hugging Face Accelerate sets up the process gr
 model in DDP; every process takes its share of each *global* batch, so `batch_size` means the same
 thing whatever the process count. Only the main process writes files.
 
-`Trainer` is the epoch loop. Its collaborators: run_folder (the folder, run.json, metrics.csv), run_data
-(the splits), optim (optimiser, schedule, step), selection (the best epoch, early stopping), callbacks
-(at each epoch's end: metrics.csv, checkpoints, state, tracking, log lines), final_evaluation, run_lock (one
-process per run folder), limits (--max-length within the model's positions) and storage (a full disk as one
-line). Optional techniques are classes of their own that override a hook of Trainer's and call super() --
-distillation.Distillation (--distill-from), task_adaptation.TaskAdaptation (--adapt-epochs); `trainer_class`
-puts the ones a config asks for before Trainer in a class's bases.
+`Trainer` is the epoch loop. Its collaborators: run_folder (the folder, run.json, metrics.csv), run_data (the splits),
+optim (optimiser, schedule, step), selection (the best epoch, early stopping), callbacks (at each epoch's end:
+metrics.csv, checkpoints, state, tracking, log lines), final_evaluation, run_lock (one process per run folder), limits
+(--max-length within the model's positions), storage (a full disk as one line). Optional techniques are classes that
+override a hook of Trainer's and call super() -- distillation.Distillation (--distill-from), task_adaptation.
+TaskAdaptation (--adapt-epochs); `trainer_class` puts the ones a config asks for before Trainer in a class's bases.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from emodraw.metrics import compute_metrics
 from emodraw.modeling import fused_albert
 from emodraw.modeling.backbones import Backbone, load_classifier, load_tokenizer, resolve_backbone
 from emodraw.modeling.batching import Encoded, bucketed_batches, device_indices, encode, predict_logits
+from emodraw.modeling.prior_bias import set_prior_bias
 from emodraw.modeling.speedups import compile_layers, fuse_activations
 from emodraw.results import write_results
 from emodraw.training.callbacks import default_callbacks, tracker_names
@@ -122,6 +122,8 @@ class Trainer:
         self.backbone = self._backbone()
         self.tokenizer = load_tokenizer(self.backbone, random_init=config.random_init)
         model = build_model(self.backbone, len(self.tokenizer), self.splits.label_names, config, self.device)
+        if config.prior_bias:  # a resumed run's saved weights replace these later
+            set_prior_bias(model, self.splits.ids(self.splits.train))
         self.config = config = fit_max_length(config, model, self.tokenizer, log if self.main else None)
         if self.main:  # after the clamp: run.json and config.yaml record the max_length used
             write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16, audit)

@@ -1,0 +1,45 @@
+"""A multi-label head starts at each label's training frequency (--prior-bias), not at probability 0.5."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from emodraw.config import TrainConfig
+from emodraw.errors import ConfigError
+from emodraw.modeling.prior_bias import set_prior_bias
+
+
+def _tiny_classifier(n_labels: int) -> BertForSequenceClassification:
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=n_labels,
+    )
+    return BertForSequenceClassification(config)
+
+
+def test_the_untrained_head_predicts_each_labels_training_frequency():
+    targets = np.zeros((200, 3))
+    targets[:100, 0] = 1  # 50 %
+    targets[:4, 1] = 1  # 2 %; label 2 never occurs
+    model = _tiny_classifier(3).eval()
+    set_prior_bias(model, targets)
+    torch.nn.init.zeros_(model.classifier.weight)  # the bias alone decides: the head reads nothing
+    probs = torch.sigmoid(model(input_ids=torch.tensor([[1, 2, 3]])).logits)[0].detach().numpy()
+    np.testing.assert_allclose(probs[:2], [0.5, 0.02], rtol=1e-4)
+    assert 0 < probs[2] < 1e-3  # clipped, not -inf
+
+
+def test_a_model_with_another_label_count_is_refused():
+    with pytest.raises(ValueError, match="no output layer with 4 outputs"):
+        set_prior_bias(_tiny_classifier(3), np.zeros((10, 4)))
+
+
+def test_prior_bias_goes_with_multi_label_only():
+    with pytest.raises(ConfigError, match="prior.bias.*multi-label"):
+        TrainConfig(prior_bias=True)
+    assert TrainConfig(prior_bias=True, multi_label=True).prior_bias
