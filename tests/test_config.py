@@ -71,6 +71,11 @@ def test_the_shipped_soft_labels_of_a_preset_apply_to_the_bundled_data_only(tmp_
         assert resolve_config(None, **own).distill_from is None, own
         if "multi_label" not in own:  # offline-distilled's class weights are single-label anyway
             assert resolve_config(None, experiment="offline-distilled", **own).distill_from is None, own
+    # the large backbone is their teacher: it does not learn from an earlier run of itself unless asked to
+    for name in ("mpnet", "sentence-transformers/all-mpnet-base-v2"):
+        assert resolve_config(None, model=name).distill_from is None
+    assert resolve_config(None, model="mpnet", distill_from="bundled").distill_from == "bundled"
+    assert resolve_config(None, model="bert-base-uncased").distill_from == "bundled"
     # asked for by name, it stays (and is checked against the data when training starts)
     assert resolve_config(None, data_dir=str(tmp_path), distill_from="bundled").distill_from == "bundled"
     assert resolve_config(None, distill_from=None).distill_from is None

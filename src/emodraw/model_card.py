@@ -13,13 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from emodraw.config import EMBEDDED_MODEL
+from emodraw.config import EMBEDDED_MODEL, LARGE_MODEL, LARGE_MODEL_NAMES
 
 # The names --model accepts for the embedded default (modeling.backbones.EMBEDDED_ALIASES; a test keeps them equal).
 EMBEDDED_NAMES = frozenset({EMBEDDED_MODEL, "all-MiniLM-L6-v2", "embedded"})
-# The large offline backbone's short names (modeling.offline_packages.ALIASES) and its Hub id.
-MPNET = "sentence-transformers/all-mpnet-base-v2"
-MPNET_NAMES = frozenset({MPNET, "all-mpnet-base-v2", "mpnet"})
+# The large offline backbone: its Hub id and the names --model accepts for it.
+MPNET, MPNET_NAMES = LARGE_MODEL, LARGE_MODEL_NAMES
 # The licenses of the base models the docs and presets name, as their Hub cards state them; others stay unset.
 KNOWN_LICENSES = {
     EMBEDDED_MODEL: "apache-2.0",

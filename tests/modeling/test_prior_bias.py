@@ -43,3 +43,21 @@ def test_prior_bias_goes_with_multi_label_only():
     with pytest.raises(ConfigError, match="prior.bias.*multi-label"):
         TrainConfig(prior_bias=True)
     assert TrainConfig(prior_bias=True, multi_label=True).prior_bias
+
+
+def test_a_multi_label_run_starts_at_its_training_splits_priors(tiny_albert, multi_label_data):
+    """What the trainer builds (training.classifier_setup.build_model) from the run's own splits."""
+    from emodraw.data.columns import Columns
+    from emodraw.data.splits import load_splits
+    from emodraw.modeling.backbones import resolve_backbone
+    from emodraw.training.classifier_setup import build_model
+
+    splits = load_splits(multi_label_data, multi_label=True, columns=Columns.of(no_header=True))
+    frequency = splits.ids(splits.train).mean(0)
+    config = TrainConfig(model=str(tiny_albert), multi_label=True, prior_bias=True)
+    model = build_model(resolve_backbone(str(tiny_albert)), 800, splits, config, torch.device("cpu"))
+    np.testing.assert_allclose(torch.sigmoid(model.classifier.bias).detach().numpy(), frequency, rtol=1e-5)
+    plain = build_model(
+        resolve_backbone(str(tiny_albert)), 800, splits, TrainConfig(multi_label=True), torch.device("cpu")
+    )
+    assert not np.allclose(torch.sigmoid(plain.classifier.bias).detach().numpy(), frequency, rtol=1e-2)

@@ -18,7 +18,16 @@ from emodraw.config.commands import (
     TrainCommand,
 )
 from emodraw.config.inference import EvaluateConfig, ExportConfig, PredictConfig, ServeConfig
-from emodraw.config.options import DEVICES, EMBEDDED_MODEL, PRECISIONS, field_kind, option, suggest
+from emodraw.config.options import (
+    DEVICES,
+    EMBEDDED_MODEL,
+    LARGE_MODEL,
+    LARGE_MODEL_NAMES,
+    PRECISIONS,
+    field_kind,
+    option,
+    suggest,
+)
 from emodraw.config.sources import available_presets, check_keys, load_preset, load_yaml, resolve_config
 from emodraw.config.train import (
     ATTENTION_BACKENDS,
@@ -40,6 +49,8 @@ __all__ = [
     "CLASS_WEIGHTS",
     "DEVICES",
     "EMBEDDED_MODEL",
+    "LARGE_MODEL",
+    "LARGE_MODEL_NAMES",
     "LAYERNORM_GRADS",
     "OPTION_NAMES",
     "POOLINGS",

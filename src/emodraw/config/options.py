@@ -12,6 +12,10 @@ from typing import Any
 from emodraw.errors import ConfigError
 
 EMBEDDED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The large offline backbone (emodraw.modeling.offline_packages) and the names --model accepts for it; it is
+# also the teacher of the soft labels the package ships.
+LARGE_MODEL = "sentence-transformers/all-mpnet-base-v2"
+LARGE_MODEL_NAMES = frozenset({LARGE_MODEL, "all-mpnet-base-v2", "mpnet"})
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 

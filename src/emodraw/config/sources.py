@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from emodraw.config.options import field_kind, suggest
+from emodraw.config.options import LARGE_MODEL_NAMES, field_kind, suggest
 from emodraw.config.train import OPTION_NAMES, TrainConfig
 from emodraw.errors import ConfigError
 
@@ -86,9 +86,11 @@ def resolve_config(config_file: str | Path | None = None, **overrides: Any) -> T
     values = {**preset, **from_file, **overrides}
     values["experiment"] = str(experiment)
     chosen = {**from_file, **overrides}
-    if preset.get("distill_from") == BUNDLED and "distill_from" not in chosen and _own_data(chosen):
-        # a preset's shipped soft labels are the bundled training sentences'; other data trains without them
-        values["distill_from"] = None
+    if preset.get("distill_from") == BUNDLED and "distill_from" not in chosen:
+        # a preset's shipped soft labels are the bundled training sentences' (other data trains without them),
+        # made by the large backbone (which would only learn from an earlier run of itself)
+        if _own_data(chosen) or chosen.get("model") in LARGE_MODEL_NAMES:
+            values["distill_from"] = None
     return TrainConfig(**_coerce(values))
 
 

@@ -126,7 +126,8 @@ class TrainConfig:
         "bundled training data); the model also learns their mean predicted distribution on the training "
         "sentences",
         metavar="DIRS",
-        default_text="bundled in the default job and offline-distilled, on the bundled data (`none`: off); else none",
+        default_text="bundled in the default job and offline-distilled, on the bundled data, unless --model is "
+        "their teacher all-mpnet-base-v2 (`none`: off); else none",
     )
     distill_alpha: float = option(
         0.5, "distillation: weight of the teachers' term; the labels' cross-entropy gets 1 - alpha"

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from emodraw.config import LARGE_MODEL, LARGE_MODEL_NAMES
 from emodraw.console import log_stderr
 from emodraw.errors import BackboneError
 from emodraw.files import atomic_file, atomic_folder, disk_errors, file_sha256
 
-HUB_ID = "sentence-transformers/all-mpnet-base-v2"
-ALIASES = frozenset({HUB_ID, "all-mpnet-base-v2", "mpnet"})
+HUB_ID, ALIASES = LARGE_MODEL, LARGE_MODEL_NAMES
 SHORT_NAME = "all-mpnet-base-v2"
 REVISION = "e8c3b32edf5434bc2275fc9bab85f82640a19130"  # the Hub commit the packages were made from
 # The upstream Hub LFS hash of model.safetensors (437,971,872 bytes) at REVISION.

@@ -34,13 +34,11 @@ from emodraw.console import log_stderr
 from emodraw.errors import ConfigError, EmodrawError
 from emodraw.hardware import set_threads, use_bf16
 from emodraw.metrics import compute_metrics
-from emodraw.modeling import fused_albert
-from emodraw.modeling.backbones import Backbone, load_classifier, load_tokenizer, resolve_backbone
+from emodraw.modeling.backbones import Backbone, load_tokenizer, resolve_backbone
 from emodraw.modeling.batching import Encoded, bucketed_batches, device_indices, encode, predict_logits
-from emodraw.modeling.prior_bias import set_prior_bias
-from emodraw.modeling.speedups import compile_layers, fuse_activations
 from emodraw.results import write_results
 from emodraw.training.callbacks import default_callbacks, tracker_names
+from emodraw.training.classifier_setup import build_model
 from emodraw.training.distillation import Distillation
 from emodraw.training.distributed import broadcast_path, gather_rows
 from emodraw.training.final_evaluation import evaluate_checkpoints, write_plots
@@ -121,9 +119,7 @@ class Trainer:
         self.data_info = describe_data(self.splits.files)
         self.backbone = self._backbone()
         self.tokenizer = load_tokenizer(self.backbone, random_init=config.random_init)
-        model = build_model(self.backbone, len(self.tokenizer), self.splits.label_names, config, self.device)
-        if config.prior_bias:  # a resumed run's saved weights replace these later
-            set_prior_bias(model, self.splits.ids(self.splits.train))
+        model = build_model(self.backbone, len(self.tokenizer), self.splits, config, self.device)
         self.config = config = fit_max_length(config, model, self.tokenizer, log if self.main else None)
         if self.main:  # after the clamp: run.json and config.yaml record the max_length used
             write_run_manifest(self.run_dir, config, self.data_info, self.device, self.world, self.bf16, audit)
@@ -276,30 +272,6 @@ class Trainer:
         """Release the run folder (train() calls it at the end, also on error)."""
         if self.lock is not None:
             self.lock.release()
-
-
-def build_model(backbone: Backbone, vocab_size: int, label_names: list[str], cfg: TrainConfig, device: torch.device):
-    """The classifier to fine-tune: the backbone with a fresh head, the speed-ups the config asks for applied."""
-    torch.manual_seed(cfg.seed)  # before the head exists: its initialisation follows the seed
-    model = load_classifier(
-        backbone, label_names, random_init=cfg.random_init, vocab_size=vocab_size, pooling=cfg.pooling
-    )
-    if cfg.multi_label:  # in config.json: transformers' pipeline then applies a sigmoid per label, as emodraw does
-        model.config.problem_type = "multi_label_classification"
-    if cfg.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
-    fuse_activations(model)
-    if cfg.fused_encoder and device.type == "cuda":  # on CPUs it measured no faster
-        fused_albert.install(
-            model,
-            residual=cfg.fused_residual,
-            attention=cfg.attention_backend,
-            layernorm_grads=cfg.fused_layernorm_grads,
-            bias_grads=cfg.fused_bias_grads,
-        )
-    if cfg.compile:
-        compile_layers(model)
-    return model
 
 
 def trainer_class(config: TrainConfig) -> type[Trainer]:
