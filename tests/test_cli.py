@@ -1,22 +1,29 @@
-"""The CLI through a real subprocess, as users run it."""
+"""The CLI as users run it: the training run and the entry points (`python -m emodraw`, `python -m emodraw.cli`)
+through a real subprocess; every other call in this process (helpers.cli: the same exit status and output,
+without an interpreter start and a torch import per call)."""
 
 import json
 import subprocess
 import sys
 
 import pytest
+from helpers.cli import run_cli
 
 CLI = [sys.executable, "-m", "emodraw.cli"]
 
 
+def run_subprocess(*args):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
 def run(*args, input=None, cwd=None):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, input=input, cwd=cwd, timeout=600)
+    return run_cli(*args, input=input, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, tiny_albert, small_data):
     out = tmp_path_factory.mktemp("cli") / "D"
-    result = run(
+    result = run_subprocess(
         "train",
         "--model",
         tiny_albert,
