@@ -1,11 +1,10 @@
 """--keep-every-epoch and checkpoint averaging (`emodraw average`, emodraw.average)."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
+from helpers.cli import run_cli
 from helpers.tiny_data import TINY_OPTIONS
 from safetensors.torch import load_file
 
@@ -163,25 +162,12 @@ def test_parse_epochs_rejects(spec):
 
 
 def test_cli_average_then_evaluate(every_epoch_run, tmp_path):
-    cli = [sys.executable, "-m", "emodraw.cli"]
     out = tmp_path / "avg23"
-    done = subprocess.run(
-        [*cli, "average", "--run", str(every_epoch_run), "--epochs", "2-3", "--output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli("average", "--run", every_epoch_run, "--epochs", "2-3", "--output", out)
     assert done.returncode == 0, done.stderr
     assert "averaged 2 checkpoints" in done.stdout
-    scored = subprocess.run(
-        [*cli, "evaluate", str(out), "--split", "val", "--json"], capture_output=True, text=True, timeout=300
-    )
+    scored = run_cli("evaluate", out, "--split", "val", "--json")
     assert scored.returncode == 0, scored.stderr
     assert 0 <= json.loads(scored.stdout)["accuracy"] <= 1
-    bad = subprocess.run(
-        [*cli, "average", "--run", str(every_epoch_run), "--output", str(tmp_path / "x")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    bad = run_cli("average", "--run", every_epoch_run, "--output", tmp_path / "x")
     assert bad.returncode != 0 and "--run and --epochs go together" in bad.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli import run_cli
 from safetensors.torch import load_file
 
 from emodraw import Classifier
@@ -93,9 +94,7 @@ def test_killed_then_resumed_equals_straight(point, straight, tiny_albert, small
 
 
 def test_resume_refuses_new_options(straight):
-    result = subprocess.run(
-        [*CLI, "train", "--resume", str(straight), "--epochs", "9"], capture_output=True, text=True
-    )
+    result = run_cli("train", "--resume", straight, "--epochs", "9")
     assert result.returncode == 2 and "own saved config" in result.stderr
 
 
@@ -118,7 +117,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, tiny_run):
     folder = tmp_path / "model"
     shutil.copytree(tiny_run.checkpoints["best"], folder)
     torch.save({"weight": Evil()}, folder / "evil.pth")
-    result = subprocess.run([*CLI, "evaluate", str(folder / "evil.pth")], capture_output=True, text=True)
+    result = run_cli("evaluate", folder / "evil.pth")
     assert result.returncode == 2
     assert "refused" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -159,7 +158,7 @@ def test_damaged_checkpoint_gives_one_clear_line(tmp_path, tiny_run, damage, mes
         (folder / "emodraw.json").unlink()
     with pytest.raises(CheckpointError, match=message):
         Classifier.load(folder)
-    result = subprocess.run([*CLI, "evaluate", str(folder)], capture_output=True, text=True)
+    result = run_cli("evaluate", folder)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 

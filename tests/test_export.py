@@ -1,9 +1,8 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers.cli import run_cli
 
 from emodraw import Classifier
 from emodraw.export import ExportParityError, export
@@ -120,41 +119,30 @@ def test_a_broken_export_is_refused_and_leaves_nothing(tiny_run, tmp_path, monke
 
 def test_predict_and_evaluate_cli_on_an_export(tiny_run, exported):
     out, _ = exported
-    cmd = [sys.executable, "-m", "emodraw.cli"]
-    via_onnx = subprocess.run([*cmd, "predict", out, "--json", *TEXTS], capture_output=True, text=True)
+    via_onnx = run_cli("predict", out, "--json", *TEXTS)
     assert via_onnx.returncode == 0, via_onnx.stderr
-    via_torch = subprocess.run(
-        [*cmd, "predict", tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS],
-        capture_output=True,
-        text=True,
-    )
+    via_torch = run_cli("predict", tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS)
     onnx_rows = [json.loads(line) for line in via_onnx.stdout.splitlines()]
     torch_rows = [json.loads(line) for line in via_torch.stdout.splitlines()]
     # the default model of this export is int8: same labels here, scores within int8 noise
     assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
-    evaluated = subprocess.run([*cmd, "evaluate", out, "--json"], capture_output=True, text=True)
+    evaluated = run_cli("evaluate", out, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["n"] == 100
+
+
+def _predicted(*args) -> list[str]:
+    result = run_cli("predict", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
 
 
 def test_fp32_export_scores_match_pytorch_through_predict(tiny_run, tmp_path):
     out = tmp_path / "fp32"
     export(tiny_run.checkpoints["best"], out, log=lambda m: None)
-    cmd = [sys.executable, "-m", "emodraw.cli", "predict"]
-    onnx_rows = [
-        json.loads(line)
-        for line in subprocess.run(
-            [*cmd, out, "--json", *TEXTS], capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-    ]
+    onnx_rows = [json.loads(line) for line in _predicted(out, "--json", *TEXTS)]
     torch_rows = [
-        json.loads(line)
-        for line in subprocess.run(
-            [*cmd, tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
+        json.loads(line) for line in _predicted(tiny_run.checkpoints["best"], "--precision", "fp32", "--json", *TEXTS)
     ]
     for a, b in zip(onnx_rows, torch_rows):
         assert a["label"] == b["label"]

@@ -8,17 +8,14 @@ import subprocess
 import sys
 
 import pytest
+from helpers.cli import run_cli
 
 from emodraw.errors import EmodrawError
 from emodraw.inference import streaming as stream
 
 
 def run_predict(checkpoint, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "emodraw.cli", "predict", str(checkpoint), *map(str, args)],
-        capture_output=True,
-        text=True,
-    )
+    return run_cli("predict", checkpoint, *args)
 
 
 def test_txt_to_jsonl_skips_bad_lines_and_keeps_line_numbers(tiny_run, tmp_path):
@@ -187,21 +184,11 @@ def test_output_equal_to_the_input_is_refused(tiny_run, tmp_path):
     ckpt = tiny_run.checkpoints["best"]
     # The same path, the same file by another spelling (./x against x), and through a symlink.
     for file, output in [(src, src), ("in.jsonl", "./in.jsonl"), (src, tmp_path / "link.jsonl")]:
-        result = subprocess.run(
-            [sys.executable, "-m", "emodraw.cli", "predict", str(ckpt), "--file", str(file), "--output", str(output)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-        )
+        result = run_cli("predict", ckpt, "--file", file, "--output", output, cwd=tmp_path)
         assert_one_line_error(result, f"{output}: is the input file; choose another --output")
         assert src.read_bytes() == before
     with open(src, "rb") as stdin:  # `emodraw predict CKPT --output in.jsonl < in.jsonl`
-        result = subprocess.run(
-            [sys.executable, "-m", "emodraw.cli", "predict", str(ckpt), "--output", str(src)],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-        )
+        result = run_cli("predict", ckpt, "--output", src, stdin=stdin)
     assert_one_line_error(result, f"{src}: is the input file; choose another --output")
     assert src.read_bytes() == before
 
@@ -342,12 +329,7 @@ def test_long_text_chunk_through_predict_and_evaluate(long_text_run, tmp_path):
     data.write_text(f"{text};fear\ni am so happy and delighted;joy\n")  # a long text and a short one
     scores = {}
     for mode in ("truncate", "chunk"):
-        result = subprocess.run(
-            [sys.executable, "-m", "emodraw.cli", "evaluate", str(long_text_run), "--data", str(data), "--json"]
-            + ["--long-text", mode],
-            capture_output=True,
-            text=True,
-        )
+        result = run_cli("evaluate", long_text_run, "--data", data, "--json", "--long-text", mode)
         assert result.returncode == 0, result.stderr
         scores[mode] = json.loads(result.stdout)["accuracy"]
     assert scores["chunk"] == 1.0 and scores["truncate"] < 1.0
