@@ -1,29 +1,22 @@
 import json
-import subprocess
-import sys
+
+from helpers.cli import run_cli
 
 
 def test_compare_tiny_model_and_tfidf_svm(tiny_albert, small_data, tmp_path):
     out = tmp_path / "D"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "emodraw.cli",
-            "compare",
-            "--models",
-            f"{tiny_albert},tfidf-svm",
-            "--epochs",
-            "1",
-            "--portion",
-            "0.5",
-            "--data-dir",
-            str(small_data),
-            "--output-dir",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "compare",
+        "--models",
+        f"{tiny_albert},tfidf-svm",
+        "--epochs",
+        "1",
+        "--portion",
+        "0.5",
+        "--data-dir",
+        small_data,
+        "--output-dir",
+        out,
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads((out / "compare.json").read_text())

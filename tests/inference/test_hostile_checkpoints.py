@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli import run_cli
 from helpers.refusals import edit_json, one_line_refusal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,10 +34,6 @@ def ckpt(tiny_run, tmp_path) -> Path:
 def reseal(folder: Path) -> None:
     """Recompute the manifest, as someone who edits a file and then 'fixes' the checksums would."""
     write_manifest(folder)
-
-
-def run_cli(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, **kw)
 
 
 def assert_refused(result: subprocess.CompletedProcess, *needles: str) -> None:

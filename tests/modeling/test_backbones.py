@@ -1,7 +1,6 @@
 """Resolving and loading `--model`: a folder whose weights are only pickled is refused in one line."""
 
-import subprocess
-import sys
+from helpers.cli import run_cli
 
 
 def test_train_refuses_a_model_folder_with_pickled_weights_in_one_line(tmp_path, tiny_bert, small_data):
@@ -15,24 +14,17 @@ def test_train_refuses_a_model_folder_with_pickled_weights_in_one_line(tmp_path,
     weights = load_file(folder / "model.safetensors")
     (folder / "model.safetensors").unlink()
     torch.save(weights, folder / "pytorch_model.bin")  # plain tensors: even a harmless pickle is not read
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "emodraw.cli",
-            "train",
-            "--model",
-            str(folder),
-            "--data-dir",
-            str(small_data),
-            "--epochs",
-            "1",
-            "--output-dir",
-            str(tmp_path / "run"),
-            "--no-plots",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "train",
+        "--model",
+        folder,
+        "--data-dir",
+        small_data,
+        "--epochs",
+        "1",
+        "--output-dir",
+        tmp_path / "run",
+        "--no-plots",
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
