@@ -16,8 +16,7 @@ def run_subprocess(*args):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
-def run(*args, input=None, cwd=None):
-    return run_cli(*args, input=input, cwd=cwd)
+run = run_cli
 
 
 @pytest.fixture(scope="module")

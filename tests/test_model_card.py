@@ -153,8 +153,9 @@ def test_the_card_knows_every_name_of_the_embedded_model():
 
 
 def test_the_card_knows_every_name_of_the_large_offline_backbone():
-    from emodraw.model_card import MPNET, MPNET_NAMES, base_model
+    from emodraw.config import LARGE_MODEL, LARGE_MODEL_NAMES
+    from emodraw.model_card import base_model
     from emodraw.modeling.offline_packages import ALIASES, HUB_ID
 
-    assert MPNET_NAMES == ALIASES and MPNET == HUB_ID
+    assert LARGE_MODEL_NAMES == ALIASES and LARGE_MODEL == HUB_ID
     assert {base_model(name) for name in ALIASES} == {HUB_ID}

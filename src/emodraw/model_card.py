@@ -17,12 +17,10 @@ from emodraw.config import EMBEDDED_MODEL, LARGE_MODEL, LARGE_MODEL_NAMES
 
 # The names --model accepts for the embedded default (modeling.backbones.EMBEDDED_ALIASES; a test keeps them equal).
 EMBEDDED_NAMES = frozenset({EMBEDDED_MODEL, "all-MiniLM-L6-v2", "embedded"})
-# The large offline backbone: its Hub id and the names --model accepts for it.
-MPNET, MPNET_NAMES = LARGE_MODEL, LARGE_MODEL_NAMES
 # The licenses of the base models the docs and presets name, as their Hub cards state them; others stay unset.
 KNOWN_LICENSES = {
     EMBEDDED_MODEL: "apache-2.0",
-    MPNET: "apache-2.0",
+    LARGE_MODEL: "apache-2.0",
     "albert-base-v2": "apache-2.0",
     "albert/albert-base-v2": "apache-2.0",
     "bert-base-uncased": "apache-2.0",
@@ -80,8 +78,8 @@ def base_model(name: Any, depth: int = 0) -> str | None:
         return None
     if name in EMBEDDED_NAMES:
         return EMBEDDED_MODEL
-    if name in MPNET_NAMES:
-        return MPNET
+    if name in LARGE_MODEL_NAMES:
+        return LARGE_MODEL
     if _is_local(name):
         try:
             adapted_from = json.loads((Path(name).expanduser() / "adapt.json").read_text(encoding="utf-8"))

@@ -5,7 +5,6 @@ Cases of the issue "Hostile input and faults": #3, #4, #6, #8, #10, #13, #14, #9
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from emodraw.checkpoints import write_manifest
 from emodraw.cli import main
 from emodraw.errors import CheckpointError, DataError, EmodrawError
 
-CLI = [sys.executable, "-m", "emodraw.cli"]
 FOREIGN_NOTE = "not an emodraw checkpoint (no emodraw.json): loaded as a plain transformers model, unverified"
 
 
