@@ -190,6 +190,7 @@ def cmd_evaluate(cfg: EvaluateConfig) -> int:
         device=cfg.device,
         precision=cfg.precision,
         threads=cfg.threads,
+        progress=cfg.progress,
     )
     if cfg.json:
         print(json.dumps(metrics))

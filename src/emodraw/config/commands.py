@@ -27,13 +27,11 @@ from emodraw.config.options import (
     device_option,
     option,
     precision_option,
+    progress_option,
     reject,
     threads_option,
 )
 from emodraw.errors import ConfigError
-
-PROGRESS_HELP = "show a progress bar"
-TERMINAL = "when stderr is a terminal"
 
 
 @dataclass(kw_only=True)
@@ -47,7 +45,7 @@ class TrainCommand:
     num_processes: int = option(
         1, "train with N processes on this machine (launched through Hugging Face Accelerate)", metavar="N"
     )
-    progress: bool | None = option(None, PROGRESS_HELP, default_text=TERMINAL)
+    progress: bool | None = progress_option()
 
     def __post_init__(self):
         check_types(self)
@@ -86,7 +84,7 @@ class AdaptConfig:
     precision: str = precision_option()
     device: str = device_option()
     threads: int = threads_option()
-    progress: bool | None = option(None, PROGRESS_HELP, default_text=TERMINAL)
+    progress: bool | None = progress_option()
 
     def __post_init__(self):
         self.text_files = tuple(self.text_files)

@@ -24,6 +24,7 @@ from emodraw.config.options import (
     device_option,
     option,
     precision_option,
+    progress_option,
     reject,
     threads_option,
 )
@@ -31,8 +32,6 @@ from emodraw.errors import ConfigError
 
 SPLITS = ("val", "test")
 CHECKPOINT_HELP = "checkpoint folder, export folder, run folder (its best checkpoint), or a Hugging Face Hub id"
-PROGRESS_HELP = "show a progress bar"
-TERMINAL = "when stderr is a terminal"
 API_KEY_VARIABLE = "EMODRAW_API_KEY"
 MAX_PORT = 65535
 LONG_TEXT = ("truncate", "chunk")
@@ -78,6 +77,7 @@ class EvaluateConfig:
     device: str = device_option()
     precision: str = precision_option()
     threads: int = threads_option()
+    progress: bool | None = progress_option()
 
     def __post_init__(self):
         check_data_options(self)

@@ -126,6 +126,10 @@ def threads_option() -> Any:
     return option(0, "CPU threads for torch (0 = torch's default)")
 
 
+def progress_option() -> Any:
+    return option(None, "show a progress bar", default_text="when stderr is a terminal")
+
+
 def check_threads(config: Any) -> None:
     check_whole(config, "threads", 0, maximum=MAX_THREADS)
 

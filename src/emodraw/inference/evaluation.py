@@ -3,9 +3,12 @@ per-class precision/recall/F1/support and the confusion matrix (scikit-learn doe
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from emodraw.data.columns import Columns
 from emodraw.data.hub_datasets import recorded_examples
@@ -15,6 +18,9 @@ from emodraw.data.targets import targets
 from emodraw.hub import snapshot_of
 from emodraw.inference.classifier import Classifier
 from emodraw.metrics import compute_metrics
+
+# texts scored between two updates of the progress bar: large enough that the bar costs nothing
+PROGRESS_SLICE = 512
 
 
 def labelled_data(
@@ -90,12 +96,14 @@ def evaluate(
     label_names: str | Sequence[str] | None = None,
     label_separator: str | None = None,
     revision: str | None = None,
+    progress: bool | None = None,
     **load_options,
 ) -> dict[str, Any]:
     """Score a checkpoint (or export folder) on `data`, or on the split of the data it was trained on; texts over
     the maximum length truncated, or scored in windows with long_text="chunk" (emodraw.inference.long_text).
     The file's columns and label names as `emodraw train` takes them (labelled_data). A Hugging Face Hub id
-    loads at `revision`, and the commit it loaded is recorded as "revision"."""
+    loads at `revision`, and the commit it loaded is recorded as "revision". `progress` draws a bar over the
+    texts on stderr (None: when stderr is a terminal)."""
     classifier = Classifier.load(checkpoint, revision=revision, **load_options)
     columns = Columns.of(text_column, label_column, no_header)
     path, examples, gold = labelled_data(
@@ -107,7 +115,8 @@ def evaluate(
         label_names=label_names,
         label_separator=label_separator,
     )
-    logits, _ = classifier.scores(examples.texts, batch_size=batch_size, long_text=long_text)
+    shown = sys.stderr.isatty() if progress is None else progress
+    logits = scored(classifier, examples.texts, batch_size=batch_size, long_text=long_text, progress=shown)
     # a multi-label model's own thresholds (chosen on validation in training), never chosen on these data
     metrics = compute_metrics(logits, gold, classifier.labels, thresholds=classifier.thresholds)
     metrics.update(
@@ -117,3 +126,20 @@ def evaluate(
     if snapshot is not None:
         metrics.update({"checkpoint": snapshot.repo_id, "revision": snapshot.commit})
     return metrics
+
+
+def scored(classifier: Classifier, texts: Sequence[str], *, batch_size: int, long_text: str, progress: bool):
+    """The logits of `texts`, scored in slices so that a bar can count them: a large model on a laptop CPU takes
+    minutes over a test split."""
+    from tqdm import tqdm
+
+    texts = list(texts)
+    if not progress:
+        return classifier.scores(texts, batch_size=batch_size, long_text=long_text)[0]
+    parts = []
+    with tqdm(total=len(texts), desc="evaluate", unit="text", file=sys.stderr) as bar:
+        for start in range(0, len(texts), PROGRESS_SLICE):
+            part = texts[start : start + PROGRESS_SLICE]
+            parts.append(classifier.scores(part, batch_size=batch_size, long_text=long_text)[0])
+            bar.update(len(part))
+    return np.concatenate(parts) if parts else np.zeros((0, len(classifier.labels)), dtype=np.float32)
