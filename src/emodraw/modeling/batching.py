@@ -37,6 +37,13 @@ class Encoded:
         labels = None if self.labels is None else self.labels.to(device)
         return Encoded(self.ids.to(device), self.lengths, labels, self.pad_id, self.truncated)
 
+    def subset(self, rows: np.ndarray) -> Encoded:
+        """The sentences `rows`, in that order; `ids` keep their padded width, so a batch of them is built exactly
+        as batch() builds it from the whole."""
+        index = torch.from_numpy(np.ascontiguousarray(rows)).to(self.ids.device)
+        labels = None if self.labels is None else self.labels.index_select(0, index)
+        return Encoded(self.ids.index_select(0, index), self.lengths[rows], labels, self.pad_id, self.truncated[rows])
+
     def batch(
         self, indices: np.ndarray, pad_to_multiple: int = 8, index: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
