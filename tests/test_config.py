@@ -56,6 +56,12 @@ def test_every_preset_is_a_valid_configuration_and_names_itself():
         assert cfg.experiment == name, name
     large = resolve_config(None, experiment="large-full")
     assert large.model == "sentence-transformers/all-mpnet-base-v2" and large.epochs == 3
+    # large-goemotions: goemotions' multi-label data settings with large-full's optimiser, nothing else
+    small_go, large_go = (resolve_config(None, experiment=n) for n in ("goemotions", "large-goemotions"))
+    data = ("multi_label", "per_label_thresholds", "prior_bias", "no_header", "max_length")
+    assert all(getattr(large_go, k) == getattr(small_go, k) for k in data)
+    optimiser = ("model", "epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "freeze_embeddings")
+    assert all(getattr(large_go, k) == getattr(large, k) for k in optimiser)
     distilled = resolve_config(None, experiment="offline-distilled")
     offline_full = resolve_config(None, experiment="offline-full")
     assert distilled.distill_from == "bundled" and distilled.model == offline_full.model

@@ -56,7 +56,8 @@ class TrainConfig:
         "default",
         "preset: 1, 2, 3 (the published ALBERT runs), default, offline-full, offline-full-trainval, offline-10pct, "
         "offline-distilled (the small model taught by the large one's shipped soft labels), large-full and "
-        "large-10pct (all-mpnet-base-v2: install its parts), goemotions (28 labels, multi-label: give --data-dir)",
+        "large-10pct (all-mpnet-base-v2: install its parts), goemotions (28 labels, multi-label: give --data-dir), "
+        "large-goemotions (the same on all-mpnet-base-v2)",
     )
     # data
     data_dir: str | None = option(
