@@ -141,21 +141,21 @@ def test_a_local_checkpoint_records_no_revision(tiny_run, capsys, small_data):
     assert "revision" not in evaluated(capsys, small_data, tiny_run.run_dir)
 
 
-def test_an_unknown_id_offline_is_one_line_saying_what_to_do(offline, capsys):
-    err = one_line_refusal(capsys, "predict", "emodraw-tests/no-such-model", "hello")
+def test_an_unknown_id_offline_is_one_line_saying_what_to_do(offline):
+    err = one_line_refusal("predict", "emodraw-tests/no-such-model", "hello")
     assert "not in the local Hugging Face cache" in err and "`hf download emodraw-tests/no-such-model`" in err
 
 
 @pytest.mark.parametrize("revision", ["v2", "0" * 40])
-def test_an_unknown_revision_offline_is_one_line(offline, capsys, revision, small_data):
-    err = one_line_refusal(capsys, "evaluate", REPO, "--revision", revision, "--data", small_data / "test.txt")
+def test_an_unknown_revision_offline_is_one_line(offline, revision, small_data):
+    err = one_line_refusal("evaluate", REPO, "--revision", revision, "--data", small_data / "test.txt")
     assert f"revision {revision} is not in the local Hugging Face cache" in err
     assert f"`hf download {REPO} --revision {revision}`" in err
 
 
-def test_a_local_folder_with_revision_is_refused(tiny_run, capsys):
+def test_a_local_folder_with_revision_is_refused(tiny_run):
     folder = tiny_run.checkpoints["best"]
-    err = one_line_refusal(capsys, "predict", folder, "--revision", "main", "hello")
+    err = one_line_refusal("predict", folder, "--revision", "main", "hello")
     assert err.endswith(f"--revision is for Hub ids; {folder} is a local folder")
 
 
@@ -172,7 +172,7 @@ def test_an_unreachable_hub_falls_back_to_the_cache(offline, monkeypatch, capsys
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
     out, _ = cli(capsys, "predict", REPO, "i feel wonderful today")
     assert out.split("\t")[0] in LABELS
-    err = one_line_refusal(capsys, "predict", "emodraw-tests/no-such-model", "hello")
+    err = one_line_refusal("predict", "emodraw-tests/no-such-model", "hello")
     assert "the Hugging Face Hub cannot be reached" in err
 
 
@@ -259,10 +259,10 @@ def test_train_loads_the_backbone_at_its_revision(offline):
         resolve_backbone(str(snapshots / OLD), "main")
 
 
-def test_train_takes_the_revision_to_the_backbone(offline, capsys, tmp_path, small_data, tiny_bert):
+def test_train_takes_the_revision_to_the_backbone(offline, tmp_path, small_data, tiny_bert):
     """Through the trainer: a revision the cache lacks is refused (main, which it has, would have trained)."""
     args = ["train", "--data-dir", small_data, "--epochs", "1"]
-    err = one_line_refusal(capsys, *args, "--output-dir", tmp_path / "a", "--model", REPO, "--revision", "v2")
+    err = one_line_refusal(*args, "--output-dir", tmp_path / "a", "--model", REPO, "--revision", "v2")
     assert "not in the local Hugging Face cache" in err and f"download {REPO} --revision v2" in err
-    err = one_line_refusal(capsys, *args, "--output-dir", tmp_path / "b", "--model", tiny_bert, "--revision", "main")
+    err = one_line_refusal(*args, "--output-dir", tmp_path / "b", "--model", tiny_bert, "--revision", "main")
     assert err.endswith(f"--revision is for Hub ids; {tiny_bert} is a local folder")

@@ -77,8 +77,8 @@ def test_weights_that_do_not_fit_the_model_are_refused(ckpt, change):
         Classifier.load(ckpt)
 
 
-def test_a_bare_backbone_is_not_a_classifier(tiny_albert, capsys):
-    err = one_line_refusal(capsys, "predict", tiny_albert, "i feel wonderful today")
+def test_a_bare_backbone_is_not_a_classifier(tiny_albert):
+    err = one_line_refusal("predict", tiny_albert, "i feel wonderful today")
     assert "classifier.weight" in err and "missing" in err
 
 
@@ -89,11 +89,11 @@ def test_deleting_the_manifest_does_not_skip_the_checks(ckpt):
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "config.json", "tokenizer.json", "emodraw.json"])
-def test_a_manifest_must_list_every_file_the_checkpoint_needs(ckpt, name, capsys):
+def test_a_manifest_must_list_every_file_the_checkpoint_needs(ckpt, name):
     edit_json(ckpt / "manifest.json", lambda m: {**m, "files": {k: v for k, v in m["files"].items() if k != name}})
     with pytest.raises(CheckpointError, match=f"{name}: not listed in manifest.json"):
         Classifier.load(ckpt)
-    one_line_refusal(capsys, "evaluate", ckpt)
+    one_line_refusal("evaluate", ckpt)
 
 
 def test_a_file_added_after_saving_is_refused(ckpt):
@@ -102,7 +102,7 @@ def test_a_file_added_after_saving_is_refused(ckpt):
         Classifier.load(ckpt)
 
 
-def test_config_labels_must_match_the_checkpoints_label_names(ckpt, capsys):
+def test_config_labels_must_match_the_checkpoints_label_names(ckpt):
     def swap(config):
         config["id2label"]["0"], config["id2label"]["1"] = config["id2label"]["1"], config["id2label"]["0"]
         return config
@@ -111,7 +111,7 @@ def test_config_labels_must_match_the_checkpoints_label_names(ckpt, capsys):
     reseal(ckpt)
     with pytest.raises(CheckpointError, match="label"):
         Classifier.load(ckpt)
-    one_line_refusal(capsys, "predict", ckpt, "i feel wonderful today")
+    one_line_refusal("predict", ckpt, "i feel wonderful today")
 
 
 def test_a_plain_transformers_folder_loads_with_one_note(ckpt):
@@ -138,20 +138,20 @@ def ckpt_with_own_data(ckpt, tiny_run, tmp_path):
     return ckpt, test_file
 
 
-def test_evaluate_refuses_a_test_file_changed_since_training(ckpt_with_own_data, capsys):
+def test_evaluate_refuses_a_test_file_changed_since_training(ckpt_with_own_data):
     ckpt, test_file = ckpt_with_own_data
     assert Classifier.load(ckpt).data_file("test") == test_file
     lines = test_file.read_text().splitlines()
     test_file.write_text("\n".join(lines[:-1]) + "\n")
-    err = one_line_refusal(capsys, "evaluate", ckpt, "--split", "test")
+    err = one_line_refusal("evaluate", ckpt, "--split", "test")
     assert str(test_file) in err and "changed since training" in err and "--data" in err
     assert main(["evaluate", str(ckpt), "--data", str(test_file), "--json"]) == 0  # scoring it anyway is explicit
 
 
-def test_evaluate_refuses_a_recorded_test_file_that_is_gone(ckpt_with_own_data, capsys):
+def test_evaluate_refuses_a_recorded_test_file_that_is_gone(ckpt_with_own_data):
     ckpt, test_file = ckpt_with_own_data
     test_file.unlink()
-    err = one_line_refusal(capsys, "evaluate", ckpt, "--split", "test")
+    err = one_line_refusal("evaluate", ckpt, "--split", "test")
     assert str(test_file) in err and "--data" in err
 
 
@@ -227,7 +227,7 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_malformed_json_in_a_checkpoint_is_one_line(ckpt, case, capsys, tmp_path):
+def test_malformed_json_in_a_checkpoint_is_one_line(ckpt, case, tmp_path):
     name, change, resealed = MALFORMED[case]
     edit_json(ckpt / name, change)
     if resealed:
@@ -236,7 +236,7 @@ def test_malformed_json_in_a_checkpoint_is_one_line(ckpt, case, capsys, tmp_path
         Classifier.load(ckpt)
     assert "\n" not in str(refused.value) and str(ckpt) in str(refused.value)
     for command in (["predict", ckpt, "i am happy"], ["evaluate", ckpt], ["export", ckpt, "--output", tmp_path / "x"]):
-        one_line_refusal(capsys, *command)
+        one_line_refusal(*command)
 
 
 # -- #14 pickled weights --------------------------------------------------------------------------------------

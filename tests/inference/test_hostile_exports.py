@@ -114,7 +114,7 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_an_edited_or_malformed_export_is_refused_in_one_line(export_copy, case, capsys):
+def test_an_edited_or_malformed_export_is_refused_in_one_line(export_copy, case):
     change, resealed, needle = BROKEN[case]
     change(export_copy)
     if resealed:
@@ -122,18 +122,18 @@ def test_an_edited_or_malformed_export_is_refused_in_one_line(export_copy, case,
     with pytest.raises(CheckpointError, match=needle) as refused:
         Classifier.load(export_copy)
     assert "\n" not in str(refused.value)
-    one_line_refusal(capsys, "predict", export_copy, "i am happy")
+    one_line_refusal("predict", export_copy, "i am happy")
 
 
 # -- #12, #15 ---------------------------------------------------------------------------------------------
-def test_export_onto_an_existing_file_is_one_line(tiny_run, tmp_path, capsys):
+def test_export_onto_an_existing_file_is_one_line(tiny_run, tmp_path):
     target = tmp_path / "model.onnx"
     target.write_text("precious")
-    err = one_line_refusal(capsys, "export", tiny_run.checkpoints["best"], "--output", target)
+    err = one_line_refusal("export", tiny_run.checkpoints["best"], "--output", target)
     assert str(target) in err and target.read_text() == "precious"
 
 
-def test_a_full_disk_while_exporting_is_one_line_and_leaves_nothing(tiny_run, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_while_exporting_is_one_line_and_leaves_nothing(tiny_run, tmp_path, monkeypatch):
     import emodraw.export as export_module
 
     def full_disk(path):
@@ -142,7 +142,7 @@ def test_a_full_disk_while_exporting_is_one_line_and_leaves_nothing(tiny_run, tm
     monkeypatch.setattr(export_module, "deduplicate_initializers", full_disk)
     out = tmp_path / "onnx"
     out.mkdir()  # an empty folder given as --output stays as it was
-    err = one_line_refusal(capsys, "export", tiny_run.checkpoints["best"], "--output", out)
+    err = one_line_refusal("export", tiny_run.checkpoints["best"], "--output", out)
     assert str(out) in err and "no space left on device" in err
     assert out.is_dir() and not any(out.iterdir())
     assert [p.name for p in tmp_path.iterdir()] == ["onnx"]  # no half-written .tmp- folder left behind
