@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers.cli import run_cli
 from helpers.refusals import one_line_refusal
 
 from emodraw.cli import main
@@ -82,15 +83,14 @@ def offline(hub_cache, monkeypatch) -> Path:
     return hub_cache
 
 
-def cli(capsys, *args) -> tuple[str, str]:
-    capsys.readouterr()
-    assert main([str(a) for a in args]) == 0
-    captured = capsys.readouterr()
-    return captured.out, captured.err
+def cli(*args) -> tuple[str, str]:
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, result.stderr
 
 
-def evaluated(capsys, small_data, *args) -> dict:
-    out, _ = cli(capsys, "evaluate", *args, "--data", small_data / "test.txt", "--json")
+def evaluated(small_data, *args) -> dict:
+    out, _ = cli("evaluate", *args, "--data", small_data / "test.txt", "--json")
     return json.loads(out)
 
 
@@ -120,25 +120,25 @@ def test_a_snapshot_folder_names_its_repository_and_commit(tmp_path):
 
 
 # -- predict, evaluate -------------------------------------------------------------------------------------------
-def test_predict_with_a_hub_id_prints_a_label(offline, capsys):
-    out, err = cli(capsys, "predict", REPO, "i feel wonderful today")
+def test_predict_with_a_hub_id_prints_a_label(offline):
+    out, err = cli("predict", REPO, "i feel wonderful today")
     assert out.split("\t")[0] in LABELS
     # the note on the plain transformers model names the id and the commit, not the cache's path
     assert err.strip().startswith(f"{REPO}@{MAIN[:7]}: not an emodraw checkpoint")
 
 
-def test_revision_picks_the_commit_and_evaluate_records_it(offline, capsys, small_data):
-    default = evaluated(capsys, small_data, REPO)
+def test_revision_picks_the_commit_and_evaluate_records_it(offline, small_data):
+    default = evaluated(small_data, REPO)
     assert (default["checkpoint"], default["revision"]) == (REPO, MAIN)
-    assert evaluated(capsys, small_data, REPO, "--revision", "main")["revision"] == MAIN
-    old = evaluated(capsys, small_data, REPO, "--revision", OLD)
-    assert old["revision"] == OLD and evaluated(capsys, small_data, REPO, "--revision", "v1")["revision"] == OLD
+    assert evaluated(small_data, REPO, "--revision", "main")["revision"] == MAIN
+    old = evaluated(small_data, REPO, "--revision", OLD)
+    assert old["revision"] == OLD and evaluated(small_data, REPO, "--revision", "v1")["revision"] == OLD
     # another commit is other weights: not a relabelled copy of main
     assert old["avg_loss"] != default["avg_loss"]
 
 
-def test_a_local_checkpoint_records_no_revision(tiny_run, capsys, small_data):
-    assert "revision" not in evaluated(capsys, small_data, tiny_run.run_dir)
+def test_a_local_checkpoint_records_no_revision(tiny_run, small_data):
+    assert "revision" not in evaluated(small_data, tiny_run.run_dir)
 
 
 def test_an_unknown_id_offline_is_one_line_saying_what_to_do(offline):
@@ -159,7 +159,7 @@ def test_a_local_folder_with_revision_is_refused(tiny_run):
     assert err.endswith(f"--revision is for Hub ids; {folder} is a local folder")
 
 
-def test_an_unreachable_hub_falls_back_to_the_cache(offline, monkeypatch, capsys):
+def test_an_unreachable_hub_falls_back_to_the_cache(offline, monkeypatch):
     """Not offline by setting, but nothing answers at the Hub's address: the cached snapshot loads."""
     import socket
 
@@ -170,7 +170,7 @@ def test_an_unreachable_hub_falls_back_to_the_cache(offline, monkeypatch, capsys
         port = probe.getsockname()[1]
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
-    out, _ = cli(capsys, "predict", REPO, "i feel wonderful today")
+    out, _ = cli("predict", REPO, "i feel wonderful today")
     assert out.split("\t")[0] in LABELS
     err = one_line_refusal("predict", "emodraw-tests/no-such-model", "hello")
     assert "the Hugging Face Hub cannot be reached" in err
@@ -193,21 +193,21 @@ def test_predict_from_the_environment_alone(hub_cache, tmp_path):
 
 
 # -- export, serve, compare, train ---------------------------------------------------------------------------------
-def test_export_from_a_hub_id_records_the_source_and_commit(offline, capsys, tmp_path, small_data):
+def test_export_from_a_hub_id_records_the_source_and_commit(offline, tmp_path, small_data):
     out = tmp_path / "export"
-    cli(capsys, "export", REPO, "--revision", "v1", "--output", out, "--data", small_data / "val.txt")
+    cli("export", REPO, "--revision", "v1", "--output", out, "--data", small_data / "val.txt")
     meta = json.loads((out / "emodraw_export.json").read_text())
     assert (meta["source"], meta["source_revision"]) == (REPO, OLD)
-    printed, _ = cli(capsys, "predict", out, "i feel wonderful today")
+    printed, _ = cli("predict", out, "i feel wonderful today")
     assert printed.split("\t")[0] in LABELS
 
 
-def test_serve_loads_a_hub_id_at_its_revision_and_names_it_by_the_commit(offline, capsys, monkeypatch):
+def test_serve_loads_a_hub_id_at_its_revision_and_names_it_by_the_commit(offline, monkeypatch):
     import emodraw.serve.runner as runner
 
     served = []
     monkeypatch.setattr(runner, "run_until_stopped", lambda server: served.append(server.config.app))
-    _, err = cli(capsys, "serve", REPO, "--revision", "v1", "--port", "0")
+    _, err = cli("serve", REPO, "--revision", "v1", "--port", "0")
     assert served, "the server was not built"
     assert f"emodraw serving {REPO}@{OLD[:7]} on http://" in err
 
