@@ -62,6 +62,8 @@ def test_every_preset_is_a_valid_configuration_and_names_itself():
     assert all(getattr(large_go, k) == getattr(small_go, k) for k in data)
     optimiser = ("model", "epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "freeze_embeddings")
     assert all(getattr(large_go, k) == getattr(large, k) for k in optimiser)
+    differs = {k for k in vars(large_go) if getattr(large_go, k) != getattr(small_go, k)}
+    assert differs <= {"experiment", *optimiser}, differs
     distilled = resolve_config(None, experiment="offline-distilled")
     offline_full = resolve_config(None, experiment="offline-full")
     assert distilled.distill_from == "bundled" and distilled.model == offline_full.model
