@@ -60,7 +60,11 @@ def test_inputs_answer_one_sorted_list_per_input_and_post_root_is_predict(server
     assert len(one) == 1 and len(one[0]) == 6 and len(many.json()) == 2 and len(many.json()[1]) == 3
     scores = [item["score"] for item in one[0]]
     assert scores == sorted(scores, reverse=True) and math.isclose(sum(scores), 1, abs_tol=1e-4)
-    assert many.json()[0] == one[0][:3]
+    # A batch of two pads the shorter text, which moves float32 scores by an ulp or so: same labels, same order,
+    # the same scores to 1e-5.
+    first = many.json()[0]
+    assert [item["label"] for item in first] == [item["label"] for item in one[0][:3]]
+    assert [item["score"] for item in first] == pytest.approx([item["score"] for item in one[0][:3]], abs=1e-5)
 
 
 def test_parameters_apply_to_emodraws_own_shapes_too(app_client):
