@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -93,6 +94,25 @@ def test_killed_then_resumed_equals_straight(point, straight, tiny_albert, small
     assert len(json.loads((out / "run.json").read_text())["resumed"]) == 1
 
 
+def test_killed_inside_an_epoch_resumes_from_its_last_save_there(straight, tiny_albert, small_data, tmp_path):
+    """--save-every-minutes: with a save due after every step, a kill at step 45 (inside epoch 3) loses one
+    step, and the resumed run goes on from step 44 to the weights of the uninterrupted run."""
+    out = tmp_path / "killed"
+    args = [*train_args(tiny_albert, small_data, out), "--save-every-minutes", "1e-9"]
+    killed = subprocess.run([sys.executable, str(HELPER), "step:45", *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(metrics(out)) == 2
+    resumed = subprocess.run([*CLI, "train", "--resume", str(out)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    steps = int(re.search(r"(\d+) steps per epoch", resumed.stderr).group(1))
+    assert f"inside epoch 3, after step {44 - 2 * steps} of {steps}" in resumed.stderr
+    a, b = last_weights(straight), last_weights(out)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    for ra, rb in zip(metrics(straight), metrics(out), strict=True):
+        assert abs(float(ra["train_loss"]) - float(rb["train_loss"])) < 1e-6
+        assert abs(float(ra["val_loss"]) - float(rb["val_loss"])) < 1e-6
+
+
 def test_resume_refuses_new_options(straight):
     result = run_cli("train", "--resume", straight, "--epochs", "9")
     assert result.returncode == 2 and "own saved config" in result.stderr
@@ -175,17 +195,19 @@ def test_half_written_checkpoint_is_never_picked(tmp_path, tiny_run):
 
 @pytest.mark.slow
 def test_two_processes_on_cpu_match_one(tiny_albert, small_data, tmp_path):
-    def args(out):
-        return train_args(tiny_albert, small_data, out, epochs=1, seed=3)
+    def args(out):  # batch 8: 300 sentences make more than 20 steps, so the processes agree on a save at step 20
+        return [*train_args(tiny_albert, small_data, out, epochs=1, seed=3), "--batch-size", "8"]
 
     two = subprocess.run(
-        [*CLI, "train", *args(tmp_path / "two"), "--num-processes", "2"],
+        [*CLI, "train", *args(tmp_path / "two"), "--num-processes", "2", "--save-every-minutes", "1e-9"],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert two.returncode == 0, two.stderr
     assert "cpu x2" in two.stderr
+    # Saving inside the epoch (each process asks its own clock; they agree every 20 steps) changes nothing.
+    assert "saved the resumable state inside epoch 1, after step 20 of" in two.stderr
     assert two.stdout.count("| Experiment No.") == 1  # only the main process reports
     found = sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir())
     assert found == [

@@ -168,6 +168,8 @@ def test_only_engine_knobs_are_advanced():
         ("AdaptConfig", {"warmup_ratio": 1.0}, "--warmup-ratio: must be in [0, 1)"),
         ("AdaptConfig", {"precision": "fp16"}, "--precision 'fp16': must be one of auto, fp32, bf16"),
         ("TrainCommand", {"num_processes": 0}, "--num-processes 0: needs at least 1"),
+        ("TrainConfig", {"save_every_minutes": -1.0}, "--save-every-minutes -1.0: must be a number >= 0"),
+        ("TrainConfig", {"save_every_minutes": float("nan")}, "--save-every-minutes nan: must be a number >= 0"),
     ],
 )
 def test_options_are_checked_when_built(cls, values, message):

@@ -41,7 +41,12 @@ class TrainCommand:
     config_file: str | None = option(
         None, "YAML file of options (flags override it)", flag="--config", metavar="FILE.yaml"
     )
-    resume: str | None = option(None, "continue an interrupted run from its last finished epoch", metavar="RUN_DIR")
+    resume: str | None = option(
+        None,
+        "continue an interrupted run from its last saved state: the last finished epoch, or later inside the next "
+        "one (--save-every-minutes)",
+        metavar="RUN_DIR",
+    )
     num_processes: int = option(
         1, "train with N processes on this machine (launched through Hugging Face Accelerate)", metavar="N"
     )

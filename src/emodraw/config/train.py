@@ -20,6 +20,7 @@ from emodraw.config.options import (
     EMBEDDED_MODEL,
     MAX_SEED,
     check_choices,
+    check_number,
     check_threads,
     check_whole,
     device_option,
@@ -208,6 +209,13 @@ class TrainConfig:
     )
     cuda_graphs: bool = option(True, "replay each training step as a CUDA graph (GPU, one process)")
     save_state: bool = option(True, "save the resumable training state after every epoch (needed by --resume)")
+    save_every_minutes: float = option(
+        15.0,
+        "also save it inside an epoch once this many minutes have passed since the last save, so that a crash "
+        "of a long epoch (the large backbone on a CPU) loses at most that much; --resume goes on from there "
+        "with the same results (0 = only at the end of epochs)",
+        metavar="M",
+    )
     # output
     output_dir: str | None = option(
         None, "run folder (never overwritten)", metavar="DIR", default_text="runs/<name>, runs/<name>2, ..."
@@ -283,6 +291,7 @@ class TrainConfig:
         self._check_labels()
         check_threads(self)
         check_whole(self, "seed", 0, maximum=MAX_SEED)
+        check_number(self, "save_every_minutes", 0)
         if not (isinstance(self.layer_lr_decay, (int, float)) and 0 < self.layer_lr_decay <= 1):
             reject("layer_lr_decay", self.layer_lr_decay, "must be in (0, 1]")
         check_choices(self)

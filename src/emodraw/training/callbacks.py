@@ -9,8 +9,9 @@ calls no Python hooks.
 
 `default_callbacks` registers them in this order: metrics.csv, the checkpoints, the resumable state (files:
 main process only), the tracker (--report-to), the log lines. The state comes last of the files: a run
-killed before it is saved resumes from the epoch before and does the epoch again. A full disk while writing
-them is one line naming the file (training.storage).
+killed before it is saved resumes from the save before (the epoch before, or a save inside this epoch:
+epoch_progress) and does the rest of the epoch again. A full disk while writing them is one line naming the
+file (training.storage).
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def save_checkpoints(trainer, epoch: int, row: dict[str, float], val: dict[str, 
 
 
 def save_training_state(trainer, epoch: int, row: dict[str, float], val: dict[str, Any], improved: bool) -> None:
+    write_training_state(trainer, {"epoch": epoch})
+
+
+def write_training_state(trainer, progress: dict[str, Any]) -> None:
+    """The resumable state as it is now; `progress` says where (epoch_progress also saves inside an epoch)."""
     # state.save_state is looked up at each call: tests/helpers/kill_during_train.py wraps it to kill right after.
     with writing(trainer.run_dir / state.STATE_DIR, trainer.run_dir):
         state.save_state(
@@ -116,7 +122,7 @@ def save_training_state(trainer, epoch: int, row: dict[str, float], val: dict[st
             model=trainer.accelerator.unwrap_model(trainer.model),
             optimizer=trainer.optimizer,
             scheduler=trainer.scheduler,
-            progress={"epoch": epoch, **trainer.selection.progress()},
+            progress={**progress, **trainer.selection.progress()},
             extra_tensors=trainer.ema.state_tensors() if trainer.ema is not None else None,
         )
 

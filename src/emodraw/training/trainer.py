@@ -41,6 +41,7 @@ from emodraw.training.callbacks import default_callbacks, tracker_names
 from emodraw.training.classifier_setup import build_model
 from emodraw.training.distillation import Distillation
 from emodraw.training.distributed import broadcast_path, gather_rows
+from emodraw.training.epoch_progress import EpochSaves, epoch_bar
 from emodraw.training.final_evaluation import evaluate_checkpoints, write_plots
 from emodraw.training.limits import fit_max_length
 from emodraw.training.optim import build_optimisation
@@ -143,6 +144,7 @@ class Trainer:
         )
         self.history: list[dict[str, float]] = []
         self.start_epoch = 1
+        self.saves = EpochSaves(config.save_every_minutes, self.accelerator, enabled=config.save_state)
         self.selection = Selection(config.checkpoint_rule, config.early_stopping_patience)
 
     # -- hooks of the optional techniques (each overrides one and calls super()) ------------------------
@@ -173,7 +175,7 @@ class Trainer:
         self.callbacks.run("on_fit_start", self)
         for epoch in range(self.start_epoch, self.config.epochs + 1):
             started = time.perf_counter()
-            train_loss = self._train_epoch(epoch)
+            train_loss = self._train_epoch(epoch)  # sets self.position: where the epoch started
             with self.averaged():
                 val = self._validate()
             row = {
@@ -183,7 +185,7 @@ class Trainer:
                 "val_accuracy": val["accuracy"],
                 "val_f1_macro": val["f1_macro"],
                 "learning_rate": float(self.scheduler.get_last_lr()[0]),
-                "seconds": round(time.perf_counter() - started, 3),
+                "seconds": round(time.perf_counter() - started + self.position.seconds, 3),
             }
             improved = self.selection.update(epoch, val)
             self.history.append(row)
@@ -196,26 +198,19 @@ class Trainer:
         return self.history
 
     def _train_epoch(self, epoch: int) -> float:
-        from tqdm import tqdm
-
         self.model.train()
         batches = self._epoch_batches(epoch)
-        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no sync per step
-        seen = 0
-        bar = tqdm(
-            total=len(batches),
-            desc=f"epoch {epoch}/{self.config.epochs}",
-            unit="batch",
-            disable=not self.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            leave=False,
-        )
+        self.position = at = self.saves.start(epoch)  # a resumed run may go on from inside this epoch
+        loss_sum = torch.tensor(at.loss_sum, device=self.device)  # summed on the device: no sync per step
+        seen = at.seen
+        bar = epoch_bar(epoch, self.config.epochs, len(batches), at.step, self.progress)
         started = time.perf_counter()
         shares = [batch[self.rank :: self.world] for batch in batches]
         for step, (batch, rows, index) in enumerate(
             zip(batches, shares, device_indices(shares, self.device)), start=1
         ):
+            if step <= at.step:
+                continue
             inputs = self.train_data.batch(rows, index=index)
             labels = inputs.pop("labels")
             for name, values in self.sentence_inputs.items():
@@ -223,10 +218,13 @@ class Trainer:
             loss_sum += self.step(inputs, labels, len(batch))
             self.scheduler.step()
             seen += len(rows)
+            if self.saves.due(step):
+                spent = at.seconds + time.perf_counter() - started
+                self.saves.save(self, dataclasses.replace(at, step=step, seconds=spent), loss_sum, seen)
             if self.progress:
                 bar.update()
                 if step % 20 == 0 or step == len(batches):  # reading the loss syncs with the GPU
-                    rate = seen * self.world / (time.perf_counter() - started)
+                    rate = (seen - at.seen) * self.world / (time.perf_counter() - started)
                     bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", sent_s=f"{rate:.0f}")
         bar.close()
         totals = self.accelerator.reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=self.device)]), "sum")

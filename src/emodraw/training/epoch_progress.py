@@ -1,0 +1,116 @@
+"""Where training stands inside an epoch: the progress bar, and the resumable state saved inside long epochs.
+
+The state is saved at the end of every epoch (callbacks.save_training_state). An epoch of the large backbone
+on a 2-core CPU takes about an hour, and a crash or a Ctrl-C would lose all of it, so `--save-every-minutes`
+also saves it inside an epoch, between two steps: the weights, optimiser, schedule and RNGs as at any save,
+plus the position (`Position`). A resumed run skips the batches already done -- the order depends only on
+(seed, epoch) -- and goes on from the next one with the same random state, so it ends with the weights an
+uninterrupted run ends with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from emodraw.errors import EmodrawError
+from emodraw.training.callbacks import write_training_state
+
+# With several processes each has its own clock; they agree on a save every this many steps (one tiny
+# all-reduce), so that all of them stop at the same step.
+AGREE_EVERY = 20
+
+
+@dataclass(frozen=True)
+class Position:
+    """An epoch's progress: `step` batches done, their summed training loss over `seen` sentences (all
+    processes together), `seconds` of training spent on it so far, by `processes` processes."""
+
+    epoch: int
+    step: int = 0
+    loss_sum: float = 0.0
+    seen: int = 0
+    seconds: float = 0.0
+    processes: int = 1
+
+
+class EpochSaves:
+    """`start(epoch)` gives the position an epoch starts from; `due(step)` says when to `save` inside it."""
+
+    def __init__(self, minutes: float, accelerator, enabled: bool = True):
+        self.every_s = minutes * 60 if enabled and minutes > 0 else math.inf
+        self.accelerator = accelerator
+        self.resumed: Position | None = None
+        self.last = time.perf_counter()
+
+    def resume_inside(self, saved: dict[str, Any], run_dir) -> Position:
+        """--resume of a state saved inside an epoch (progress["within_epoch"])."""
+        position = Position(**saved)
+        world = self.accelerator.num_processes
+        if position.processes != world:
+            raise EmodrawError(
+                f"--resume {run_dir}: saved inside epoch {position.epoch} by {position.processes} process(es), "
+                f"whose batches differ from {world}'s; resume it with --num-processes {position.processes}"
+            )
+        self.resumed = position
+        return position
+
+    def start(self, epoch: int) -> Position:
+        """Where `epoch` starts: where a resumed run stopped inside it, else its first batch. The main process
+        carries the loss summed so far; the others start from 0, and the epoch's all-reduce adds them up."""
+        self.last = time.perf_counter()  # the state was just saved at the end of the epoch before
+        position, self.resumed = self.resumed, None
+        if position is None or position.epoch != epoch:
+            return Position(epoch, processes=self.accelerator.num_processes)
+        if not self.accelerator.is_main_process:
+            position = dataclasses.replace(position, loss_sum=0.0, seen=0)
+        return position
+
+    def due(self, step: int) -> bool:
+        if self.every_s == math.inf:
+            return False
+        late = time.perf_counter() - self.last >= self.every_s
+        if self.accelerator.num_processes == 1:
+            return late
+        if step % AGREE_EVERY:
+            return False
+        flag = torch.tensor([float(late)], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, "sum").item() > 0)
+
+    def save(self, trainer, position: Position, loss_sum: torch.Tensor, seen: int) -> None:
+        """Save the state after `position.step` batches of `position.epoch` (`loss_sum`, `seen`: this
+        process's share); every process calls it, the main one writes."""
+        totals = self.accelerator.reduce(
+            torch.stack([loss_sum.detach(), torch.tensor(float(seen), device=loss_sum.device)]), "sum"
+        )
+        position = dataclasses.replace(position, loss_sum=float(totals[0]), seen=int(totals[1]))
+        if trainer.main:
+            write_training_state(trainer, {"epoch": position.epoch - 1, "within_epoch": dataclasses.asdict(position)})
+            trainer.log(
+                f"saved the resumable state inside epoch {position.epoch}, after step {position.step} of "
+                f"{trainer.steps_per_epoch} (--resume {trainer.run_dir} goes on from there)"
+            )
+        self.accelerator.wait_for_everyone()
+        self.last = time.perf_counter()
+
+
+def epoch_bar(epoch: int, epochs: int, steps: int, done: int, enabled: bool):
+    """The epoch's tqdm bar on stderr, `done` of its `steps` batches already behind it."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=steps,
+        initial=done,
+        desc=f"epoch {epoch}/{epochs}",
+        unit="batch",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+    )
