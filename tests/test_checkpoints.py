@@ -113,6 +113,26 @@ def test_killed_inside_an_epoch_resumes_from_its_last_save_there(straight, tiny_
         assert abs(float(ra["val_loss"]) - float(rb["val_loss"])) < 1e-6
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_saves_the_state_then_stops(name, straight, tiny_albert, small_data, tmp_path):
+    """The signal comes at step 45, inside epoch 3: that step finishes, the state is saved after it, the run
+    stops with 130, and the resumed run loses nothing (save timer off: only the signal saves)."""
+    out = tmp_path / "stopped"
+    args = [*train_args(tiny_albert, small_data, out), "--save-every-minutes", "0"]
+    stopped = subprocess.run(
+        [sys.executable, str(HELPER), f"{name.lower()}:45", *args], capture_output=True, text=True
+    )
+    assert stopped.returncode == 130, stopped.stderr
+    assert f"{name}: stopping once the resumable state is saved" in stopped.stderr
+    assert stopped.stderr.rstrip().endswith("emodraw train: interrupted")
+    resumed = subprocess.run([*CLI, "train", "--resume", str(out)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    steps = int(re.search(r"(\d+) steps per epoch", resumed.stderr).group(1))
+    assert f"inside epoch 3, after step {45 - 2 * steps} of {steps}" in resumed.stderr
+    a, b = last_weights(straight), last_weights(out)
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
 def test_resume_refuses_new_options(straight):
     result = run_cli("train", "--resume", straight, "--epochs", "9")
     assert result.returncode == 2 and "own saved config" in result.stderr

@@ -3,6 +3,8 @@ cleanup, no exception handlers. Points:
   after-state:N   right after the resumable state of epoch N is saved
   step:K          at the K-th training step (counted over all epochs)
   save:K          inside the K-th atomic save, after its files are written, before it is renamed into place
+  sigint:K        send SIGINT (Ctrl-C) at the K-th training step instead, and let the run handle it
+  sigterm:K       likewise SIGTERM
 """
 
 import os
@@ -19,13 +21,13 @@ def kill():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def counter(limit):
+def counter(limit, act=kill):
     count = {"n": 0}
 
     def tick():
         count["n"] += 1
         if count["n"] == limit:
-            kill()
+            act()
 
     return tick
 
@@ -42,8 +44,10 @@ if kind == "after-state":
             kill()
 
     state.save_state = save_state
-elif kind == "step":
-    tick, real_call = counter(value), steps.EagerStep.__call__
+elif kind in ("step", "sigint", "sigterm"):
+    number = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM}.get(kind)
+    tick = counter(value, kill if number is None else lambda: os.kill(os.getpid(), number))
+    real_call = steps.EagerStep.__call__
 
     def call(self, *a, **k):
         tick()

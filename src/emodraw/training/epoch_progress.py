@@ -10,9 +10,12 @@ uninterrupted run ends with.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,10 +47,37 @@ class EpochSaves:
     """`start(epoch)` gives the position an epoch starts from; `due(step)` says when to `save` inside it."""
 
     def __init__(self, minutes: float, accelerator, enabled: bool = True):
+        self.enabled = enabled
         self.every_s = minutes * 60 if enabled and minutes > 0 else math.inf
         self.accelerator = accelerator
         self.resumed: Position | None = None
+        self.stop_requested: str | None = None  # the signal's name, once one asked the run to stop
         self.last = time.perf_counter()
+
+    @contextlib.contextmanager
+    def stop_on_signals(self, log):
+        """While training (one process, main thread): Ctrl-C or SIGTERM (a scheduler's notice) lets the step
+        finish, saves the state and then raises KeyboardInterrupt, so that nothing is lost; a second one
+        stops at once. With several processes a signal stops them as before (the timed saves remain)."""
+        alone = self.accelerator.num_processes == 1 and threading.current_thread() is threading.main_thread()
+        if not (self.enabled and alone):
+            yield
+            return
+
+        def request(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = name = signal.Signals(signum).name
+            log(f"{name}: stopping once the resumable state is saved ({name} again to stop at once)")
+
+        previous = {number: signal.signal(number, request) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        if self.stop_requested:  # it came during the last epoch's validation or saves: all of them are done
+            raise KeyboardInterrupt
 
     def resume_inside(self, saved: dict[str, Any], run_dir) -> Position:
         """--resume of a state saved inside an epoch (progress["within_epoch"])."""
@@ -64,6 +94,8 @@ class EpochSaves:
     def start(self, epoch: int) -> Position:
         """Where `epoch` starts: where a resumed run stopped inside it, else its first batch. The main process
         carries the loss summed so far; the others start from 0, and the epoch's all-reduce adds them up."""
+        if self.stop_requested:  # it came while the epoch before was validated and saved
+            raise KeyboardInterrupt
         self.last = time.perf_counter()  # the state was just saved at the end of the epoch before
         position, self.resumed = self.resumed, None
         if position is None or position.epoch != epoch:
@@ -73,6 +105,8 @@ class EpochSaves:
         return position
 
     def due(self, step: int) -> bool:
+        if self.stop_requested:
+            return True
         if self.every_s == math.inf:
             return False
         late = time.perf_counter() - self.last >= self.every_s
@@ -98,6 +132,8 @@ class EpochSaves:
             )
         self.accelerator.wait_for_everyone()
         self.last = time.perf_counter()
+        if self.stop_requested:
+            raise KeyboardInterrupt
 
 
 def epoch_bar(epoch: int, epochs: int, steps: int, done: int, enabled: bool):

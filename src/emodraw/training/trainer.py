@@ -173,28 +173,29 @@ class Trainer:
         if self.resume:
             resume_trainer(self)
         self.callbacks.run("on_fit_start", self)
-        for epoch in range(self.start_epoch, self.config.epochs + 1):
-            started = time.perf_counter()
-            train_loss = self._train_epoch(epoch)  # sets self.position: where the epoch started
-            with self.averaged():
-                val = self._validate()
-            row = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "val_loss": val["avg_loss"],
-                "val_accuracy": val["accuracy"],
-                "val_f1_macro": val["f1_macro"],
-                "learning_rate": float(self.scheduler.get_last_lr()[0]),
-                "seconds": round(time.perf_counter() - started + self.position.seconds, 3),
-            }
-            improved = self.selection.update(epoch, val)
-            self.history.append(row)
-            self.callbacks.run("on_epoch_end", self, epoch, row, val, improved)
-            self.accelerator.wait_for_everyone()
-            if self.selection.should_stop:
-                if self.main:
-                    self.log(self.selection.stop_message)
-                break
+        with self.saves.stop_on_signals(self.log):  # Ctrl-C: save, then stop
+            for epoch in range(self.start_epoch, self.config.epochs + 1):
+                started = time.perf_counter()
+                train_loss = self._train_epoch(epoch)  # sets self.position: where the epoch started
+                with self.averaged():
+                    val = self._validate()
+                row = {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val["avg_loss"],
+                    "val_accuracy": val["accuracy"],
+                    "val_f1_macro": val["f1_macro"],
+                    "learning_rate": float(self.scheduler.get_last_lr()[0]),
+                    "seconds": round(time.perf_counter() - started + self.position.seconds, 3),
+                }
+                improved = self.selection.update(epoch, val)
+                self.history.append(row)
+                self.callbacks.run("on_epoch_end", self, epoch, row, val, improved)
+                self.accelerator.wait_for_everyone()
+                if self.selection.should_stop:
+                    if self.main:
+                        self.log(self.selection.stop_message)
+                    break
         return self.history
 
     def _train_epoch(self, epoch: int) -> float:
