@@ -104,7 +104,11 @@ class EpochSaves:
             position = dataclasses.replace(position, loss_sum=0.0, seen=0)
         return position
 
-    def due(self, step: int) -> bool:
+    def due(self, step: int, steps: int) -> bool:
+        """Whether to save after `step` of the epoch's `steps`: never after its last (the epoch's own save
+        follows), else when a signal asked to stop or the time since the last save has come."""
+        if step == steps:
+            return False
         if self.stop_requested:
             return True
         if self.every_s == math.inf:

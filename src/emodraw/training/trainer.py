@@ -219,7 +219,7 @@ class Trainer:
             loss_sum += self.step(inputs, labels, len(batch))
             self.scheduler.step()
             seen += len(rows)
-            if self.saves.due(step):
+            if self.saves.due(step, len(batches)):
                 spent = at.seconds + time.perf_counter() - started
                 self.saves.save(self, dataclasses.replace(at, step=step, seconds=spent), loss_sum, seen)
             if self.progress:
