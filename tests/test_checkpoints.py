@@ -55,6 +55,20 @@ def last_weights(run_dir):
     return load_file(str(find_checkpoints(run_dir)["last"] / "model.safetensors"))
 
 
+def weight_difference(run_a, run_b):
+    a, b = last_weights(run_a), last_weights(run_b)
+    assert a.keys() == b.keys()
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+def resume_inside_epoch_3(out, after_step):
+    """`train --resume out`, which must go on from inside epoch 3, after `after_step` steps of the run."""
+    resumed = subprocess.run([*CLI, "train", "--resume", str(out)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    steps = int(re.search(r"(\d+) steps per epoch", resumed.stderr).group(1))
+    assert f"inside epoch 3, after step {after_step - 2 * steps} of {steps}" in resumed.stderr
+
+
 @pytest.fixture(scope="module")
 def straight(tiny_albert, small_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("resume") / "straight"
@@ -82,9 +96,7 @@ def test_killed_then_resumed_equals_straight(point, straight, tiny_albert, small
     assert "resuming" in resumed.stderr
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]  # leftovers cleaned
 
-    a, b = last_weights(straight), last_weights(out)
-    assert a.keys() == b.keys()
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    assert weight_difference(straight, out) < 1e-5
     rows_a, rows_b = metrics(straight), metrics(out)
     assert [r["epoch"] for r in rows_b] == ["1", "2", "3", "4"]
     for ra, rb in zip(rows_a, rows_b):
@@ -102,12 +114,8 @@ def test_killed_inside_an_epoch_resumes_from_its_last_save_there(straight, tiny_
     killed = subprocess.run([sys.executable, str(HELPER), "step:45", *args], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(metrics(out)) == 2
-    resumed = subprocess.run([*CLI, "train", "--resume", str(out)], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    steps = int(re.search(r"(\d+) steps per epoch", resumed.stderr).group(1))
-    assert f"inside epoch 3, after step {44 - 2 * steps} of {steps}" in resumed.stderr
-    a, b = last_weights(straight), last_weights(out)
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    resume_inside_epoch_3(out, after_step=44)
+    assert weight_difference(straight, out) < 1e-6
     for ra, rb in zip(metrics(straight), metrics(out), strict=True):
         assert abs(float(ra["train_loss"]) - float(rb["train_loss"])) < 1e-6
         assert abs(float(ra["val_loss"]) - float(rb["val_loss"])) < 1e-6
@@ -125,12 +133,8 @@ def test_ctrl_c_or_sigterm_saves_the_state_then_stops(name, straight, tiny_alber
     assert stopped.returncode == 130, stopped.stderr
     assert f"{name}: stopping once the resumable state is saved" in stopped.stderr
     assert stopped.stderr.rstrip().endswith("emodraw train: interrupted")
-    resumed = subprocess.run([*CLI, "train", "--resume", str(out)], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    steps = int(re.search(r"(\d+) steps per epoch", resumed.stderr).group(1))
-    assert f"inside epoch 3, after step {45 - 2 * steps} of {steps}" in resumed.stderr
-    a, b = last_weights(straight), last_weights(out)
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    resume_inside_epoch_3(out, after_step=45)
+    assert weight_difference(straight, out) < 1e-6
 
 
 def test_resume_refuses_new_options(straight):
@@ -280,8 +284,7 @@ def test_resume_restores_the_weight_average(tiny_albert, small_data, tmp_path):
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = subprocess.run([*CLI, "train", "--resume", str(killed_dir)], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    a, b = last_weights(straight_dir), last_weights(killed_dir)
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    assert weight_difference(straight_dir, killed_dir) < 1e-5
 
 
 def test_old_model_cards_import_still_registers_the_mean_pooled_head():
