@@ -43,8 +43,8 @@ class TrainCommand:
     )
     resume: str | None = option(
         None,
-        "continue an interrupted run from its last saved state: the last finished epoch, or later inside the next "
-        "one (--save-every-minutes)",
+        "continue an interrupted run from its last saved state: the last finished epoch, or a later save inside "
+        "the next one (every --save-every-minutes, and at Ctrl-C)",
         metavar="RUN_DIR",
     )
     num_processes: int = option(
