@@ -124,9 +124,7 @@ class EpochSaves:
     def save(self, trainer, position: Position, loss_sum: torch.Tensor, seen: int) -> None:
         """Save the state after `position.step` batches of `position.epoch` (`loss_sum`, `seen`: this
         process's share); every process calls it, the main one writes."""
-        totals = self.accelerator.reduce(
-            torch.stack([loss_sum.detach(), torch.tensor(float(seen), device=loss_sum.device)]), "sum"
-        )
+        totals = summed_over_processes(self.accelerator, loss_sum, seen)
         position = dataclasses.replace(position, loss_sum=float(totals[0]), seen=int(totals[1]))
         if trainer.main:
             write_training_state(trainer, {"epoch": position.epoch - 1, "within_epoch": dataclasses.asdict(position)})
@@ -138,6 +136,13 @@ class EpochSaves:
         self.last = time.perf_counter()
         if self.stop_requested:
             raise KeyboardInterrupt
+
+
+def summed_over_processes(accelerator, loss_sum: torch.Tensor, seen: int) -> torch.Tensor:
+    """[summed loss, sentences] over all processes, from each one's share (one all-reduce)."""
+    return accelerator.reduce(
+        torch.stack([loss_sum.detach(), torch.tensor(float(seen), device=loss_sum.device)]), "sum"
+    )
 
 
 def epoch_bar(epoch: int, epochs: int, steps: int, done: int, enabled: bool):

@@ -41,7 +41,7 @@ from emodraw.training.callbacks import default_callbacks, tracker_names
 from emodraw.training.classifier_setup import build_model
 from emodraw.training.distillation import Distillation
 from emodraw.training.distributed import broadcast_path, gather_rows
-from emodraw.training.epoch_progress import EpochSaves, epoch_bar
+from emodraw.training.epoch_progress import EpochSaves, epoch_bar, summed_over_processes
 from emodraw.training.final_evaluation import evaluate_checkpoints, write_plots
 from emodraw.training.limits import fit_max_length
 from emodraw.training.optim import build_optimisation
@@ -228,7 +228,7 @@ class Trainer:
                     rate = (seen - at.seen) * self.world / (time.perf_counter() - started)
                     bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", sent_s=f"{rate:.0f}")
         bar.close()
-        totals = self.accelerator.reduce(torch.stack([loss_sum, torch.tensor(float(seen), device=self.device)]), "sum")
+        totals = summed_over_processes(self.accelerator, loss_sum, seen)
         return float(totals[0] / totals[1])
 
     def _validate(self) -> dict[str, Any]:
