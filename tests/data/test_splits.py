@@ -137,3 +137,28 @@ def test_data_dir_resolution(tmp_path):
     (tmp_path / "validation.csv").unlink()
     with pytest.raises(DataError, match="no val file"):
         resolve_data_files(tmp_path)
+
+
+def test_a_bundled_split_borrowed_by_named_files_says_so_when_it_does_not_fit(tmp_path):
+    # Named files without --data-dir take the splits they lack from the bundled CARER data; with other
+    # labels that split cannot be read, and the error must say why it was read and which flag replaces it.
+    train = write(tmp_path, "train.csv", "text,label\ngood day,positive\nbad day,negative\n")
+    val = write(tmp_path, "val.csv", "text,label\nfine day,positive\n")
+    with pytest.raises(DataError) as caught:
+        load_splits(train_file=train)
+    assert Path(caught.value.path) == bundled_data_dir() / "val.txt" and caught.value.line is not None
+    assert "unknown label" in str(caught.value)
+    assert str(caught.value).endswith(
+        "the bundled CARER val split, read because no --val-file was given: pass --val-file"
+    )
+    with pytest.raises(
+        DataError, match=r"bundled CARER test split, read because no --test-file was given: pass --test-file$"
+    ):
+        load_splits(train_file=train, val_file=val)
+    # the user's own file gets no such note, and named files that fit keep borrowing the bundled split
+    with pytest.raises(
+        DataError, match=r"v2.csv:2: unknown label 'neutral' \(the training labels are negative, positive\)$"
+    ):
+        load_splits(train_file=train, val_file=write(tmp_path, "v2.csv", "text,label\nmeh,neutral\n"))
+    carer = write(tmp_path, "carer.txt", "i feel happy;joy\ni feel sad;sadness\n")
+    assert Path(load_splits(train_file=carer).val.path) == bundled_data_dir() / "val.txt"

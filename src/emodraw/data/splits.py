@@ -189,6 +189,19 @@ class Splits:
         return targets(examples.labels, self.label_names, self.multi_label)
 
 
+def read_split(split: str, path: Path, borrowed: bool, **reading) -> Examples:
+    """read_examples, for a split that may be `borrowed`: named files without --data-dir take the splits they
+    lack from the bundled CARER data, and when those do not fit the user's data (other labels, other columns)
+    the error says where the file came from, instead of naming a file the user never gave."""
+    try:
+        return read_examples(path, **reading)
+    except DataError as error:
+        if not borrowed:
+            raise
+        why = f"this is the bundled CARER {split} split, read because no --{split}-file was given: pass --{split}-file"
+        raise DataError(error.path, error.line, f"{error.reason}; {why}") from None
+
+
 def load_splits(
     data_dir=None,
     train_file=None,
@@ -217,10 +230,14 @@ def load_splits(
         "label_names": named,
         "label_separator": label_separator if multi_label else None,
     }
-    train = read_examples(files["train"], **reading)
+    named_files = {"train": train_file, "val": val_file, "test": test_file}
+    borrowed = {s for s, f in named_files.items() if not f and not data_dir and any(named_files.values())}
+    train = read_split("train", files["train"], "train" in borrowed, **reading)
     label_map = named if named is not None else label_names_for(train.labels)
-    val = read_examples(files["val"], labels=label_map, **reading)
-    test = read_examples(files["test"], labels=label_map, **reading) if files["test"] else None
+    val = read_split("val", files["val"], "val" in borrowed, labels=label_map, **reading)
+    test = None
+    if files["test"]:
+        test = read_split("test", files["test"], "test" in borrowed, labels=label_map, **reading)
     if portion < 1.0:
         train = train.subset(stratified_portion(train.labels, portion, seed))
     note = hint(label_map, given=named is not None) or (None if multi_label else joined_labels_hint(label_map))
