@@ -141,24 +141,36 @@ def test_data_dir_resolution(tmp_path):
 
 def test_a_bundled_split_borrowed_by_named_files_says_so_when_it_does_not_fit(tmp_path):
     # Named files without --data-dir take the splits they lack from the bundled CARER data; with other
-    # labels that split cannot be read, and the error must say why it was read and which flag replaces it.
+    # labels the validation split cannot be read, and the error must say why it was read and which flag
+    # replaces it.
     train = write(tmp_path, "train.csv", "text,label\ngood day,positive\nbad day,negative\n")
-    val = write(tmp_path, "val.csv", "text,label\nfine day,positive\n")
     with pytest.raises(DataError) as caught:
         load_splits(train_file=train)
     assert Path(caught.value.path) == bundled_data_dir() / "val.txt" and caught.value.line is not None
     assert "unknown label" in str(caught.value)
     assert str(caught.value).endswith(
-        "the bundled CARER val split, read because no --val-file was given: pass --val-file"
+        "; this is the bundled CARER val split, read because no --val-file was given: pass --val-file"
     )
-    with pytest.raises(
-        DataError, match=r"bundled CARER test split, read because no --test-file was given: pass --test-file$"
-    ):
-        load_splits(train_file=train, val_file=val)
-    # the user's own file gets no such note, and named files that fit keep borrowing the bundled split
+    # the user's own file gets no such note
     with pytest.raises(
         DataError, match=r"v2.csv:2: unknown label 'neutral' \(the training labels are negative, positive\)$"
     ):
         load_splits(train_file=train, val_file=write(tmp_path, "v2.csv", "text,label\nmeh,neutral\n"))
+
+
+def test_named_files_borrow_the_bundled_test_split_only_with_its_labels(tmp_path):
+    # CARER-labelled files are tested on CARER's test split; files with other labels have no test split (as a
+    # --data-dir without a test file), instead of failing on a file the user never named.
     carer = write(tmp_path, "carer.txt", "i feel happy;joy\ni feel sad;sadness\n")
-    assert Path(load_splits(train_file=carer).val.path) == bundled_data_dir() / "val.txt"
+    splits = load_splits(train_file=carer)
+    assert Path(splits.val.path) == bundled_data_dir() / "val.txt"
+    assert Path(splits.test.path) == bundled_data_dir() / "test.txt" and len(splits.test.texts) == 2000
+    train = write(tmp_path, "train.csv", "text,label\ngood day,positive\nbad day,negative\n")
+    val = write(tmp_path, "val.csv", "text,label\nfine day,positive\n")
+    splits = load_splits(train_file=train, val_file=val)
+    assert splits.test is None and splits.label_names == ["negative", "positive"]
+    # integer labels named as CARER's six borrow it too; a test file of one's own is always read
+    ids = write(tmp_path, "ids.csv", "text,label\ni feel happy,1\ni feel sad,0\n")
+    assert load_splits(train_file=ids, label_names=list(EMOTIONS)).test is not None
+    test = write(tmp_path, "test.csv", "text,label\nawful day,negative\n")
+    assert load_splits(train_file=train, val_file=val, test_file=test).test.texts == ["awful day"]

@@ -236,7 +236,9 @@ def load_splits(
     label_map = named if named is not None else label_names_for(train.labels)
     val = read_split("val", files["val"], "val" in borrowed, labels=label_map, **reading)
     test = None
-    if files["test"]:
+    # CARER's test split is borrowed only by data with CARER's labels: other labels have no test split, as
+    # a --data-dir without a test file has none (the results table is then computed on validation).
+    if files["test"] and ("test" not in borrowed or set(label_map) == set(EMOTIONS)):
         test = read_split("test", files["test"], "test" in borrowed, labels=label_map, **reading)
     if portion < 1.0:
         train = train.subset(stratified_portion(train.labels, portion, seed))
