@@ -141,6 +141,31 @@ def test_output_dir_that_is_not_empty_is_refused(tmp_path, tiny_albert, small_da
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
+def test_a_folder_left_by_a_failed_start_is_used_again_by_the_fixed_command(
+    tmp_path, tiny_albert, small_data, monkeypatch
+):
+    # A start that fails before training (here a bad data folder) leaves config.yaml and an empty checkpoints/;
+    # the same command, once fixed, trains in that folder instead of being refused or moving to runs/<name>2.
+    from emodraw.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "train.txt").write_text("no label here\n")
+    (bad / "val.txt").write_text("i feel fine;joy\n")
+    options = {**TINY_OPTIONS, "epochs": 1, "plots": False, "progress": False, "model": str(tiny_albert)}
+    out = tmp_path / "out"
+    for kwargs in ({"output_dir": str(out)}, {}):
+        with pytest.raises(DataError, match="train.txt:1"):
+            train(data_dir=str(bad), **kwargs, **options)
+        failed = out if kwargs else tmp_path / "runs" / "default_tiny-albert"
+        assert sorted(p.name for p in failed.iterdir()) == ["checkpoints", "config.yaml"]
+        run = train(data_dir=str(small_data), **kwargs, **options)
+        assert run.run_dir.resolve() == failed and (failed / "metrics.csv").is_file()
+    # a folder with a trained run in it is still never reused
+    assert train(data_dir=str(small_data), **options).run_dir.name == "default_tiny-albert2"
+
+
 def test_early_stopping_stops_after_patience_epochs_without_a_lower_val_loss(
     tmp_path, tiny_albert, small_data, monkeypatch
 ):

@@ -35,12 +35,28 @@ def resolve_backbone_name(model: str) -> str:
         return Path(model).name or "model"
 
 
+# What a run that stopped before training leaves (a data error, a model that would not load): what was asked
+# (config.yaml, run.json) and an empty checkpoints/. Nothing was trained, so the same command run again, once
+# the cause is fixed, may start in that folder instead of being refused or moving to runs/<name>2.
+FAILED_START = {"config.yaml", "run.json", "checkpoints"}
+
+
+def holds_no_run(path: Path) -> bool:
+    """`path` does not exist, is empty, or holds only what a failed start leaves (a running start holds .lock)."""
+    if not path.exists():
+        return True
+    checkpoints = path / "checkpoints"
+    return {entry.name for entry in path.iterdir()} <= FAILED_START and not (
+        checkpoints.is_dir() and any(checkpoints.iterdir())
+    )
+
+
 def next_free_dir(base: Path) -> Path:
     """runs/<name>, then runs/<name>2, runs/<name>3, ... -- an earlier run is never overwritten."""
-    if not base.exists():
+    if holds_no_run(base):
         return base
     n = 2
-    while (candidate := base.with_name(f"{base.name}{n}")).exists():
+    while not holds_no_run(candidate := base.with_name(f"{base.name}{n}")):
         n += 1
     return candidate
 
@@ -48,7 +64,7 @@ def next_free_dir(base: Path) -> Path:
 def choose_run_dir(config: TrainConfig) -> Path:
     if config.output_dir:
         path = Path(config.output_dir)
-        if path.exists() and any(path.iterdir()):
+        if not holds_no_run(path):
             raise ConfigError(f"--output-dir {path}: not empty; pick a new folder or use --resume {path}")
         return path
     return next_free_dir(Path("runs") / default_run_name(config))
