@@ -42,6 +42,21 @@ def test_compare_reuses_finished_runs(tiny_run, tmp_path):
     )
 
 
+def test_compare_of_finished_runs_on_data_without_a_test_split_times_validation(tiny_run, small_data, tmp_path):
+    # the speed is timed on the validation texts, as a run without a test file scores validation
+    import shutil
+
+    from emodraw.compare import compare
+
+    no_test = tmp_path / "no-test"
+    no_test.mkdir()
+    for name in ("train.txt", "val.txt"):
+        shutil.copy(small_data / name, no_test / name)
+    rows = compare([], tmp_path / "V", runs=[str(tiny_run.run_dir)], data_dir=str(no_test), log=lambda m: None)
+    recorded = json.loads((tiny_run.run_dir / "evaluation.json").read_text())["best"]
+    assert len(rows) == 1 and rows[0]["accuracy"] == recorded["accuracy"]
+
+
 def test_compare_reports_the_int8_export_and_the_published_albert_row(tiny_run, tmp_path):
     from emodraw.compare import compare
     from emodraw.export import INT8_FILE

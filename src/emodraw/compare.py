@@ -214,9 +214,7 @@ def compare(
             )
             groups.setdefault(model, []).append(summarise_run(run.run_dir, test_texts))
             log(f"{model} seed {seed}: test accuracy {groups[model][-1]['metrics']['accuracy'] * 100:.2f} %")
-    for run_dir in runs or []:
-        if test_texts is None:
-            test_texts = load_splits(**data_options).test.texts
+    for run_dir in runs or []:  # test_texts: set by the loop above, which reads the data once per seed (>= 1)
         summary = summarise_run(Path(run_dir), test_texts)
         config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
         # runs of one recipe (model, preset, portion) but for their seeds are one row: mean ± std
