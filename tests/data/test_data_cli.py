@@ -86,6 +86,28 @@ def test_a_csv_with_a_sentence_column_and_labels_0_to_5_trains_with_a_hint(tmp_p
     assert "the labels are numbers" not in err
 
 
+def test_own_labels_from_a_train_and_a_val_file_train_without_a_test_split(tmp_path, tiny_albert):
+    # No --test-file and labels other than CARER's: the run neither reads nor records CARER's test split (it
+    # once failed at start on the bundled test.txt), scores validation, and evaluate asks for --data.
+    train, val = tmp_path / "train.csv", tmp_path / "val.csv"
+    write_table(train, ["sentence", "label"], sentences("train", 300))
+    write_table(val, ["sentence", "label"], sentences("val", 100))
+    run = tmp_path / "run"
+    code, _, err = cli(
+        "train", "--model", tiny_albert, "--train-file", train, "--val-file", val, "--text-column", "sentence",
+        "--output-dir", run, *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "no test file: the results table is computed on the validation split" in err
+    assert set(json.loads((run / "run.json").read_text())["data"]) == {"train", "val"}
+    code, _, err = cli("evaluate", run, "--json")
+    assert code == 2 and err.strip().endswith(
+        "no test data recorded for " + str(best_checkpoint(run)) + "; pass --data FILE"
+    )
+    code, out, err = cli("evaluate", run, "--split", "val", "--json")
+    assert code == 0 and json.loads(out)["n"] == 100, err
+
+
 def test_check_data_refuses_a_missing_column_in_one_line(tmp_path):
     write_table(tmp_path / "train.csv", ["sentence", "label"], [("i feel great", "joy")])
     write_table(tmp_path / "val.csv", ["sentence", "label"], [("so sad", "sadness")])

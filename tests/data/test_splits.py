@@ -168,7 +168,7 @@ def test_named_files_borrow_the_bundled_test_split_only_with_its_labels(tmp_path
     train = write(tmp_path, "train.csv", "text,label\ngood day,positive\nbad day,negative\n")
     val = write(tmp_path, "val.csv", "text,label\nfine day,positive\n")
     splits = load_splits(train_file=train, val_file=val)
-    assert splits.test is None and splits.label_names == ["negative", "positive"]
+    assert splits.test is None and splits.files["test"] is None and splits.label_names == ["negative", "positive"]
     # integer labels named as CARER's six borrow it too; a test file of one's own is always read
     ids = write(tmp_path, "ids.csv", "text,label\ni feel happy,1\ni feel sad,0\n")
     assert load_splits(train_file=ids, label_names=list(EMOTIONS)).test is not None

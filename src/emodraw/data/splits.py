@@ -235,10 +235,13 @@ def load_splits(
     train = read_split("train", files["train"], "train" in borrowed, **reading)
     label_map = named if named is not None else label_names_for(train.labels)
     val = read_split("val", files["val"], "val" in borrowed, labels=label_map, **reading)
-    test = None
     # CARER's test split is borrowed only by data with CARER's labels: other labels have no test split, as
-    # a --data-dir without a test file has none (the results table is then computed on validation).
-    if files["test"] and ("test" not in borrowed or set(label_map) == set(EMOTIONS)):
+    # a --data-dir without a test file has none (the results table is then computed on validation), and the
+    # run records none (evaluate then asks for --data rather than read CARER's).
+    if "test" in borrowed and set(label_map) != set(EMOTIONS):
+        files["test"] = None
+    test = None
+    if files["test"]:
         test = read_split("test", files["test"], "test" in borrowed, labels=label_map, **reading)
     if portion < 1.0:
         train = train.subset(stratified_portion(train.labels, portion, seed))

@@ -218,8 +218,9 @@ class Classifier:
 
     def data_file(self, split: str) -> Path:
         """The file of `split` this model was trained with, as long as it is the same file (its sha256); or the
-        bundled emotion data, for a model that recorded none or recorded the bundled file installed elsewhere."""
-        from emodraw.data.splits import bundled_data_dir, find_split_file
+        bundled emotion data, for a model of its six labels that recorded none or recorded the bundled file
+        installed elsewhere."""
+        from emodraw.data.splits import EMOTIONS, bundled_data_dir, find_split_file
         from emodraw.files import file_sha256
 
         recorded = self.meta.get("data", {}).get(split)  # its structure is checked at load
@@ -231,7 +232,8 @@ class Classifier:
             )
         bundled = find_split_file(bundled_data_dir(), split)
         if not recorded:
-            if bundled is None:
+            # the bundled split stands in only for a model of its labels (a run with others and no test file)
+            if bundled is None or set(self.labels) != set(EMOTIONS):
                 raise CheckpointError(f"no {split} data recorded for {self.path}; pass --data FILE")
             return bundled
         path = Path(recorded["path"])
