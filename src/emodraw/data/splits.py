@@ -189,6 +189,11 @@ class Splits:
         return targets(examples.labels, self.label_names, self.multi_label)
 
 
+def fits_bundled_splits(labels: Iterable[str]) -> bool:
+    """Whether the bundled CARER splits can stand in for a split a run or model lacks: only for CARER's labels."""
+    return set(labels) == set(EMOTIONS)
+
+
 def read_split(split: str, path: Path, borrowed: bool, **reading) -> Examples:
     """read_examples, for a split that may be `borrowed`: named files without --data-dir take the splits they
     lack from the bundled CARER data, and when those do not fit the user's data (other labels, other columns)
@@ -238,7 +243,7 @@ def load_splits(
     # CARER's test split is borrowed only by data with CARER's labels: other labels have no test split, as
     # a --data-dir without a test file has none (the results table is then computed on validation), and the
     # run records none (evaluate then asks for --data rather than read CARER's).
-    if "test" in borrowed and set(label_map) != set(EMOTIONS):
+    if "test" in borrowed and not fits_bundled_splits(label_map):
         files["test"] = None
     test = None
     if files["test"]:
